@@ -1,0 +1,1 @@
+"""The HTTP adapter: NGSI-LD routes, content negotiation, ProblemDetails errors."""

@@ -1,0 +1,73 @@
+"""The ASGI application: NGSI-LD routes under /ngsi-ld/v1, errors as ProblemDetails.
+
+The middleware stack is built in plain sight: `CatchAll` (500 ProblemDetails, no traceback)
+outermost, then the router. Handled NGSI-LD errors are turned into responses by one handler on
+the base error class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from cityhub import __version__
+from cityhub.api import batch, contexts, discovery, entities
+from cityhub.api.errors import CatchAll, problem_response
+from cityhub.api.http import json_response
+from cityhub.broker import Hub
+from cityhub.ngsild.errors import MethodNotAllowed, NgsiLdError, ResourceNotFound
+from cityhub.settings import Settings
+
+
+async def on_ngsi_ld_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NgsiLdError)
+    return problem_response(exc)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return problem_response(MethodNotAllowed(f"{request.method} is not allowed here"),
+                                dict(exc.headers or {}))
+    if exc.status_code == 404:
+        return problem_response(ResourceNotFound(f"no resource at {request.url.path[:200]}"))
+    return Response(status_code=exc.status_code, headers=exc.headers)
+
+
+async def version(request: Request) -> Response:
+    hub: Hub = request.app.state.hub
+    return json_response({"name": "CityHub", "version": __version__, "store": hub.store.name})
+
+
+def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Starlette:
+    settings = settings or Settings()
+    hub = hub or Hub.from_dsn(settings.db, context_fetch_timeout=settings.context_fetch_timeout)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    ngsi_ld = [*entities.routes, *batch.routes, *discovery.routes, *contexts.routes]
+    app = Starlette(
+        routes=[
+            Mount("/ngsi-ld/v1", routes=ngsi_ld),
+            Route("/version", version, methods=["GET"]),
+        ],
+        exception_handlers={NgsiLdError: on_ngsi_ld_error, HTTPException: on_http_error},
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.settings = settings
+    # The 500 layer goes outermost, in place of Starlette's ServerErrorMiddleware default.
+    app.add_middleware(CatchAll)
+    return app

@@ -1,0 +1,1 @@
+"""The NGSI-LD domain: contexts, entity normal form, query languages, errors. No I/O."""

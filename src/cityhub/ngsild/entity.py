@@ -1,0 +1,445 @@
+"""The entity normal form: parsing and validating NGSI-LD payloads into it.
+
+Every entity the hub holds is in one internal form, independent of the request's @context:
+
+    {"id": "urn:ngsi-ld:AirQualityObserved:1",
+     "type": ["https://uri.fiware.org/ns/data-models#AirQualityObserved"],
+     "scope": ["/Sejong/Hansol"],                                      # optional
+     "attrs": {"https://uri.fiware.org/ns/data-models#pm25": [instance, ...]}}
+
+Attribute names and entity types are expanded IRIs. An attribute holds one or more *instances*
+(several only when they have distinct `datasetId`s, at most one without). An instance is
+
+    {"type": "Property", "value": 12.5, "observedAt": "...", "unitCode": "GQ",
+     "datasetId": "urn:...", "createdAt": "...", "modifiedAt": "...",
+     "sub": {"<sub-attribute IRI>": instance}}                         # optional
+
+with exactly one value member by kind: `value` (Property, GeoProperty), `object`
+(Relationship, a URI), `languageMap` (LanguageProperty), `valueList` (ListProperty),
+`objectList` (ListRelationship, a list of URIs), `json` (JsonProperty), `vocab` (VocabProperty).
+Entity-level createdAt/modifiedAt are kept by the store, not in this form.
+
+Input may be normalised or concise (clause 4.5); both land here. Nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.errors import BadRequestData
+from cityhub.ngsild.geo import validate_geometry
+
+PROPERTY = "Property"
+GEO_PROPERTY = "GeoProperty"
+RELATIONSHIP = "Relationship"
+LANGUAGE_PROPERTY = "LanguageProperty"
+LIST_PROPERTY = "ListProperty"
+LIST_RELATIONSHIP = "ListRelationship"
+JSON_PROPERTY = "JsonProperty"
+VOCAB_PROPERTY = "VocabProperty"
+
+#: attribute kind -> the member holding its value
+VALUE_MEMBER = {
+    PROPERTY: "value",
+    GEO_PROPERTY: "value",
+    RELATIONSHIP: "object",
+    LANGUAGE_PROPERTY: "languageMap",
+    LIST_PROPERTY: "valueList",
+    LIST_RELATIONSHIP: "objectList",
+    JSON_PROPERTY: "json",
+    VOCAB_PROPERTY: "vocab",
+}
+#: concise form: a member present without "type" tells the kind
+KIND_BY_MEMBER = {
+    "object": RELATIONSHIP,
+    "languageMap": LANGUAGE_PROPERTY,
+    "valueList": LIST_PROPERTY,
+    "objectList": LIST_RELATIONSHIP,
+    "json": JSON_PROPERTY,
+    "vocab": VOCAB_PROPERTY,
+}
+GEOMETRY_TYPES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+)
+#: members of an attribute instance that are not sub-attributes
+INSTANCE_MEMBERS = frozenset(
+    {
+        "type", "value", "object", "languageMap", "valueList", "objectList", "json", "vocab",
+        "observedAt", "unitCode", "datasetId", "createdAt", "modifiedAt", "deletedAt",
+        "objectType", "lang", "@context", "previousValue", "previousObject",
+    }
+)
+SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
+ENTITY_MEMBERS = frozenset({"id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"})
+GEO_ATTRIBUTES = ("location", "observationSpace", "operationSpace")
+
+#: "urn:ngsi-ld:null" in a merge-patch or update deletes what it stands for (clause 4.5.x)
+NGSI_LD_NULL = "urn:ngsi-ld:null"
+
+OBSERVED_AT_IRI = "https://uri.etsi.org/ngsi-ld/observedAt"
+UNIT_CODE_IRI = "https://uri.etsi.org/ngsi-ld/unitCode"
+
+MAX_NAME_LENGTH = 512
+MAX_SUB_DEPTH = 8
+MAX_VALUE_DEPTH = 32
+_FORBIDDEN_NAME = re.compile(r"[\s<>\"'=;()\[\]\\\x00-\x1f\x7f]")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f]+$")
+_LANG_TAG = re.compile(r"^(@none|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)$")
+
+
+def now_iso() -> str:
+    """The current UTC time in the hub's timestamp form (milliseconds, Z)."""
+    return format_datetime(datetime.now(UTC))
+
+
+def format_datetime(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_datetime(text: Any, what: str) -> datetime:
+    if not isinstance(text, str) or not 10 <= len(text) <= 40:
+        raise BadRequestData(f"{what} must be an ISO 8601 date-time string")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequestData(f"{what} is not a valid ISO 8601 date-time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def normalise_datetime(text: Any, what: str) -> str:
+    """Validate an ISO 8601 date-time and return it in UTC with milliseconds."""
+    return format_datetime(parse_datetime(text, what))
+
+
+def is_uri(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 2048 and _URI.match(value) is not None
+
+
+def check_uri(value: Any, what: str) -> str:
+    if not is_uri(value):
+        shown = value if isinstance(value, str) and len(value) < 200 else type(value).__name__
+        raise BadRequestData(f"{what} must be a URI, got {shown!r}")
+    return value
+
+
+def check_name(name: Any, what: str = "attribute name") -> str:
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
+        raise BadRequestData(f"invalid {what}: must be a non-empty string of at most "
+                             f"{MAX_NAME_LENGTH} characters")
+    if _FORBIDDEN_NAME.search(name):
+        raise BadRequestData(f"invalid {what} {name[:100]!r}: contains a forbidden character")
+    return name
+
+
+def _check_depth(value: Any, what: str, depth: int = 0) -> None:
+    if depth > MAX_VALUE_DEPTH:
+        raise BadRequestData(f"{what} is nested more than {MAX_VALUE_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_depth(item, what, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_depth(item, what, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise BadRequestData(f"{what} is not a finite number")
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class EntityParser:
+    """Parses payloads under one term map and one timestamp (a request's worth)."""
+
+    __slots__ = ("allow_null", "expand", "now", "partial")
+
+    def __init__(
+        self, terms: TermMap, now: str, *, allow_null: bool = False, partial: bool = False
+    ) -> None:
+        self.expand: Callable[[str], str] = terms.expand
+        self.now = now
+        #: in merge-patch / update payloads "urn:ngsi-ld:null" (or JSON null) means delete
+        self.allow_null = allow_null
+        #: fragments (merge-patch, partial attribute update) may omit an instance's value
+        self.partial = partial
+
+    def entity(self, payload: Any, *, require_id: bool = True, require_type: bool = True) -> dict:
+        if not isinstance(payload, dict):
+            raise BadRequestData("an entity must be a JSON object")
+        entity: dict[str, Any] = {}
+        if require_id or "id" in payload:
+            entity["id"] = check_uri(payload.get("id"), "entity id")
+        if require_type or "type" in payload:
+            entity["type"] = self.types(payload.get("type"))
+        if "scope" in payload:
+            from cityhub.ngsild.scope import validate_scope
+
+            entity["scope"] = validate_scope(payload["scope"])
+        entity["attrs"] = self.attributes(payload)
+        return entity
+
+    def types(self, value: Any) -> list[str]:
+        names = value if isinstance(value, list) else [value]
+        if not names or len(names) > 100:
+            raise BadRequestData("entity type must be a name or a non-empty list of names")
+        out: list[str] = []
+        for name in names:
+            iri = self.expand(check_name(name, "entity type"))
+            if iri not in out:
+                out.append(iri)
+        return out
+
+    def attributes(self, payload: dict) -> dict[str, list[dict]]:
+        attrs: dict[str, list[dict]] = {}
+        for name, value in payload.items():
+            if name in ENTITY_MEMBERS:
+                continue
+            iri = self.expand(check_name(name))
+            attrs[iri] = self.attribute(name, value)
+        return attrs
+
+    def attribute(self, name: str, value: Any, depth: int = 0) -> list[dict]:
+        """One attribute's instances; a list of objects is a multi-attribute."""
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            if not all("datasetId" in v or "type" in v or _has_value_member(v) for v in value):
+                return [self.instance(name, value, depth)]
+            instances = [self.instance(name, v, depth) for v in value]
+            seen: set[str | None] = set()
+            for inst in instances:
+                ds = inst.get("datasetId")
+                if ds in seen:
+                    what = f"datasetId {ds}" if ds else "default instance (no datasetId)"
+                    raise BadRequestData(f"attribute {name!r} has the {what} twice")
+                seen.add(ds)
+            return instances
+        return [self.instance(name, value, depth)]
+
+    def instance(self, name: str, raw: Any, depth: int = 0) -> dict:
+        if depth > MAX_SUB_DEPTH:
+            raise BadRequestData(f"sub-attributes nested more than {MAX_SUB_DEPTH} levels deep")
+        if raw is None or raw == NGSI_LD_NULL:
+            if self.allow_null:
+                return {"type": PROPERTY, "value": NGSI_LD_NULL}
+            raise BadRequestData(f"attribute {name!r} has no value (null is not a value)")
+        if not isinstance(raw, dict):
+            _check_depth(raw, f"value of {name!r}")
+            return self._stamp({"type": PROPERTY, "value": raw})
+        kind = raw.get("type")
+        inst: dict[str, Any] = {}
+        if kind is None:
+            kind = _infer_kind(raw)
+            if kind is None and self.partial and raw and all(k in INSTANCE_MEMBERS for k in raw):
+                pass  # a fragment that changes only metadata such as observedAt
+            elif kind is None:  # concise: an object with no NGSI-LD member is itself the value
+                _check_depth(raw, f"value of {name!r}")
+                return self._stamp({"type": PROPERTY, "value": raw})
+        elif kind in GEOMETRY_TYPES:
+            kind, raw = GEO_PROPERTY, {"value": raw}
+        if kind is not None:
+            if kind not in VALUE_MEMBER:
+                shown = kind if isinstance(kind, str) and len(kind) < 100 else type(kind).__name__
+                raise BadRequestData(f"attribute {name!r} has an unknown type {shown!r}")
+            inst["type"] = kind
+            member = VALUE_MEMBER[kind]
+            if member in raw:
+                inst[member] = self._value(kind, name, raw[member])
+            elif not self.partial:
+                raise BadRequestData(f"{kind} {name!r} needs a {member!r} member")
+        for key, item in raw.items():
+            if key in INSTANCE_MEMBERS:
+                if key == "observedAt":
+                    inst["observedAt"] = normalise_datetime(item, f"observedAt of {name!r}")
+                elif key == "unitCode":
+                    if not isinstance(item, str) or not 0 < len(item) <= 64:
+                        raise BadRequestData(f"unitCode of {name!r} must be a short string")
+                    inst["unitCode"] = item
+                elif key == "datasetId":
+                    inst["datasetId"] = check_uri(item, f"datasetId of {name!r}")
+                elif key == "objectType" and kind in (RELATIONSHIP, LIST_RELATIONSHIP):
+                    inst["objectType"] = self.expand(check_name(item, "objectType"))
+                continue
+            sub_iri = self.expand(check_name(key))
+            subs = inst.setdefault("sub", {})
+            subs[sub_iri] = self.instance(key, item, depth + 1)
+        if name in GEO_ATTRIBUTES and kind not in (GEO_PROPERTY, None):
+            if not (self.allow_null and inst.get("value") == NGSI_LD_NULL):
+                raise BadRequestData(f"attribute {name!r} must be a GeoProperty")
+        return self._stamp(inst)
+
+    def _stamp(self, inst: dict) -> dict:
+        inst["createdAt"] = self.now
+        inst["modifiedAt"] = self.now
+        return inst
+
+    def _value(self, kind: str, name: str, value: Any) -> Any:
+        what = f"{kind} {name!r}"
+        if value is None:
+            raise BadRequestData(f"{what} has a null value")
+        if self.allow_null and value == NGSI_LD_NULL:
+            return value
+        if kind == PROPERTY:
+            _check_depth(value, f"value of {what}")
+            return value
+        if kind == GEO_PROPERTY:
+            return validate_geometry(value)
+        if kind == RELATIONSHIP:
+            if isinstance(value, list):
+                raise BadRequestData(f"{what}: object must be one URI (use a ListRelationship)")
+            return check_uri(value, f"object of {what}")
+        if kind == LANGUAGE_PROPERTY:
+            if not isinstance(value, dict) or not value:
+                raise BadRequestData(f"{what}: languageMap must be a non-empty object")
+            for tag, text in value.items():
+                if not _LANG_TAG.match(tag):
+                    raise BadRequestData(f"{what}: {tag[:40]!r} is not a language tag")
+                texts = text if isinstance(text, list) else [text]
+                if not texts or not all(isinstance(t, str) for t in texts):
+                    raise BadRequestData(f"{what}: languageMap values must be strings")
+            return value
+        if kind == LIST_PROPERTY:
+            if not isinstance(value, list):
+                raise BadRequestData(f"{what}: valueList must be an array")
+            _check_depth(value, f"valueList of {what}")
+            return value
+        if kind == LIST_RELATIONSHIP:
+            if not isinstance(value, list):
+                raise BadRequestData(f"{what}: objectList must be an array")
+            uris = []
+            for item in value:
+                if isinstance(item, dict):
+                    item = item.get("object")
+                uris.append(check_uri(item, f"objectList member of {what}"))
+            return uris
+        if kind == JSON_PROPERTY:
+            _check_depth(value, f"json of {what}")
+            return value
+        # VocabProperty: terms expanded like types
+        names = value if isinstance(value, list) else [value]
+        expanded = [self.expand(check_name(v, "vocab term")) for v in names]
+        return expanded if isinstance(value, list) else expanded[0]
+
+
+def _has_value_member(raw: dict) -> bool:
+    return "value" in raw or any(m in raw for m in KIND_BY_MEMBER)
+
+
+def _infer_kind(raw: dict) -> str | None:
+    """The attribute kind a concise instance stands for, or None for a bare object value."""
+    if "value" in raw:
+        value = raw["value"]
+        if isinstance(value, dict) and value.get("type") in GEOMETRY_TYPES:
+            return GEO_PROPERTY
+        return PROPERTY
+    for member, kind in KIND_BY_MEMBER.items():
+        if member in raw:
+            return kind
+    return None
+
+
+# --------------------------------------------------------------------------- q leaves
+
+
+def leaf_key(attr: str, sub: tuple[str, ...] = (), compound: tuple[str, ...] = ()) -> str:
+    """The index key of a q path (expanded names): `attr.sub1.sub2[comp1][comp2]`."""
+    key = attr
+    for name in sub:
+        key += "." + name
+    for name in compound:
+        key += "[" + name + "]"
+    return key
+
+
+#: one row of the attribute index: (key, kind, number, text). Kinds: "a" an entity's attribute
+#: (text: its NGSI-LD type, for discovery), "p" a nested path's presence, "n" number, "s" string,
+#: "b" boolean (number 1/0). Every present path has an "a" or "p" row.
+Leaf = tuple[str, str, float | None, str | None]
+
+MAX_COMPOUND_DEPTH = 4
+MAX_LEAVES_PER_VALUE = 256
+
+
+def index_leaves(entity: dict) -> list[Leaf]:
+    """Every (path, scalar) pair q can test, as rows for the attribute index.
+
+    The same rows drive the SQL translation of q in both stores and the in-memory evaluation
+    (`leaves_lookup`), so the two cannot disagree. Scopes are indexed under the key "@scope".
+    """
+    rows: dict[Leaf, None] = {}
+    for scope in entity.get("scope", ()):
+        rows[("@scope", "s", None, scope)] = None
+    for iri, instances in entity["attrs"].items():
+        for inst in instances:
+            _instance_leaves(iri, inst, rows, 0)
+    return list(rows)
+
+
+def _instance_leaves(key: str, inst: dict, rows: dict, depth: int) -> None:
+    kind = inst["type"]
+    rows[(key, "a", None, kind) if depth == 0 else (key, "p", None, None)] = None
+    if kind == PROPERTY:
+        _value_leaves(key, inst["value"], rows, 0, [0])
+    elif kind == RELATIONSHIP:
+        rows[(key, "s", None, inst["object"])] = None
+    elif kind == LIST_RELATIONSHIP:
+        for uri in inst["objectList"][:MAX_LEAVES_PER_VALUE]:
+            rows[(key, "s", None, uri)] = None
+    elif kind == LIST_PROPERTY:
+        _value_leaves(key, inst["valueList"], rows, 0, [0])
+    elif kind == LANGUAGE_PROPERTY:
+        for text in inst["languageMap"].values():
+            for item in text if isinstance(text, list) else [text]:
+                rows[(key, "s", None, item)] = None
+    elif kind == VOCAB_PROPERTY:
+        vocab = inst["vocab"]
+        for item in vocab if isinstance(vocab, list) else [vocab]:
+            rows[(key, "s", None, item)] = None
+    if "observedAt" in inst:
+        rows[(key + "." + OBSERVED_AT_IRI, "s", None, inst["observedAt"])] = None
+    if "unitCode" in inst:
+        rows[(key + "." + UNIT_CODE_IRI, "s", None, inst["unitCode"])] = None
+    if depth < MAX_SUB_DEPTH:
+        for sub_iri, sub in inst.get("sub", {}).items():
+            _instance_leaves(key + "." + sub_iri, sub, rows, depth + 1)
+
+
+def _value_leaves(key: str, value: Any, rows: dict, depth: int, budget: list[int]) -> None:
+    if budget[0] >= MAX_LEAVES_PER_VALUE:
+        return
+    budget[0] += 1
+    if isinstance(value, bool):
+        rows[(key, "b", 1.0 if value else 0.0, None)] = None
+    elif isinstance(value, int | float):
+        if math.isfinite(value) and abs(value) < 1e300:
+            rows[(key, "n", float(value), None)] = None
+    elif isinstance(value, str):
+        rows[(key, "s", None, value)] = None
+    elif isinstance(value, list):
+        for item in value:
+            if not isinstance(item, list):
+                _value_leaves(key, item, rows, depth, budget)
+    elif isinstance(value, dict) and depth < MAX_COMPOUND_DEPTH:
+        for name, item in value.items():
+            sub_key = key + "[" + name + "]"
+            rows[(sub_key, "p", None, None)] = None
+            _value_leaves(sub_key, item, rows, depth + 1, budget)
+
+
+def leaves_lookup(entity: dict) -> Callable[[str], list[Any] | None]:
+    """A lookup from leaf key to scalar values (None when absent), for in-memory q."""
+    table: dict[str, list[Any]] = {}
+    for key, kind, number, text in index_leaves(entity):
+        values = table.setdefault(key, [])
+        if kind == "n":
+            values.append(int(number) if number is not None and number.is_integer() else number)
+        elif kind == "b":
+            values.append(bool(number))
+        elif kind == "s":
+            values.append(text)
+    return table.get

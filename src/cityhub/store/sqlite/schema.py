@@ -1,0 +1,133 @@
+"""SQLite schema and connection set-up (what is true of the database, not of a driver)."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import lru_cache
+
+import orjson
+import regex
+
+from cityhub.ngsild.errors import TooComplexQuery
+from cityhub.ngsild.geo import GeoQuery, geo_matches
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS names (nid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS entities (
+    eid INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc BLOB NOT NULL,
+    UNIQUE (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS entity_types (
+    tid INTEGER NOT NULL,
+    eid INTEGER NOT NULL,
+    PRIMARY KEY (tid, eid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entity_types_eid ON entity_types (eid);
+CREATE TABLE IF NOT EXISTS attr_index (
+    eid INTEGER NOT NULL,
+    kid INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    num REAL,
+    txt TEXT
+);
+CREATE INDEX IF NOT EXISTS attr_index_eid ON attr_index (eid, kid);
+CREATE TABLE IF NOT EXISTS geo_index (
+    gid INTEGER PRIMARY KEY,
+    eid INTEGER NOT NULL,
+    kid INTEGER NOT NULL,
+    geometry BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS geo_index_eid ON geo_index (eid);
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (gid, min_lon, max_lon, min_lat, max_lat);
+CREATE TABLE IF NOT EXISTS jsonld_contexts (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    document BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA cache_size = -65536",
+    "PRAGMA mmap_size = 268435456",
+    "PRAGMA busy_timeout = 10000",
+)
+
+REGEX_TIMEOUT_S = 0.05
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+def _regexp(pattern: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    try:
+        return _compiled(pattern).search(value, timeout=REGEX_TIMEOUT_S) is not None
+    except TimeoutError:
+        raise TooComplexQuery("regular expression took too long to evaluate") from None
+
+
+@lru_cache(maxsize=64)
+def _geo_query(encoded: str) -> GeoQuery:
+    raw = orjson.loads(encoded)
+    return GeoQuery(
+        georel=raw["georel"],
+        geometry=raw["geometry"],
+        geoproperty=raw["geoproperty"],
+        max_distance=raw["max_distance"],
+        min_distance=raw["min_distance"],
+    )
+
+
+def encode_geo_query(geoq: GeoQuery) -> str:
+    return orjson.dumps(
+        {
+            "georel": geoq.georel,
+            "geometry": geoq.geometry,
+            "geoproperty": geoq.geoproperty,
+            "max_distance": geoq.max_distance,
+            "min_distance": geoq.min_distance,
+        }
+    ).decode()
+
+
+def _geo_match(encoded: str, geometry: bytes) -> bool:
+    return geo_matches(_geo_query(encoded), orjson.loads(geometry))
+
+
+def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in PRAGMAS:
+        if read_only and "journal_mode" in pragma:
+            continue
+        conn.execute(pragma)
+    if read_only:
+        conn.execute("PRAGMA query_only = 1")
+    conn.create_function("regexp", 2, _regexp, deterministic=True)
+    conn.create_function("geo_match", 2, _geo_match, deterministic=True)
+    return conn
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(DDL)
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )

@@ -1,0 +1,540 @@
+"""The embedded store: SQLite with one writer thread and a pool of reader connections.
+
+SQLite allows one writer at a time, so the design has exactly one: a thread that owns the write
+connection and takes jobs from a queue. It drains whatever jobs are waiting into one transaction
+(group commit), each job inside its own SAVEPOINT so that one failing job never undoes another.
+Readers use their own connections (WAL lets them read while the writer writes) on a small thread
+pool, so the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import orjson
+
+from cityhub.ngsild.errors import (
+    AlreadyExists,
+    Conflict,
+    NgsiLdError,
+    ResourceNotFound,
+    StoreUnavailable,
+    TooComplexQuery,
+)
+from cityhub.ngsild.geo import GeoQuery, search_bbox
+from cityhub.store.base import (
+    AttributeSummary,
+    ContextRecord,
+    EntityQuery,
+    Put,
+    QueryResult,
+    StoredEntity,
+    TypeSummary,
+    WriteOp,
+    WriteOutcome,
+)
+from cityhub.store.rows import entity_rows
+from cityhub.store.sql import NAME_ID, QueryCompiler
+from cityhub.store.sqlite.schema import connect, create_schema, encode_geo_query
+
+T = TypeVar("T")
+
+#: SQLite's default bound-parameter limit is 32766 (since 3.32); stay well below it
+CHUNK = 900
+MAX_JOBS_PER_COMMIT = 64
+
+
+class SqliteCompiler(QueryCompiler):
+    def regex(self, value_sql: str) -> str:
+        return f"regexp(?, {value_sql})"
+
+    def geo_condition(self, geoq: GeoQuery) -> str:
+        box = search_bbox(geoq)
+        params: list[Any] = [geoq.geoproperty]
+        sql = (
+            "e.eid IN (SELECT g.eid FROM geo_index g "
+        )
+        if box is not None:
+            sql += (
+                "JOIN geo_rtree r ON r.gid = g.gid WHERE r.min_lon <= ? AND r.max_lon >= ? "
+                "AND r.min_lat <= ? AND r.max_lat >= ? AND "
+            )
+            params = [box[2], box[0], box[3], box[1], *params]
+        else:
+            sql += "WHERE "
+        sql += f"g.kid = {NAME_ID} AND geo_match(?, g.geometry))"
+        params.append(encode_geo_query(geoq))
+        self.params.extend(params)
+        return sql
+
+
+class _Job:
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], loop: asyncio.AbstractEventLoop):
+        self.fn = fn
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+class SqliteStore:
+    name = "sqlite"
+
+    def __init__(self, path: str, *, readers: int = 4) -> None:
+        self.path = path
+        self.memory = path == ":memory:"
+        if self.memory:
+            # every connection must see one database: a named shared-cache memory database
+            self.path = f"file:cityhub-{id(self)}-{os.getpid()}?mode=memory&cache=shared"
+        self._readers = readers
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._names: dict[str, int] = {}
+        self._tenants: set[str] = set()
+        self._next_eid = 1
+        self._next_gid = 1
+
+    @classmethod
+    def from_dsn(cls, dsn: str) -> SqliteStore:
+        rest = dsn.removeprefix("sqlite:").removeprefix("//")
+        if rest in ("", ":memory:", "/:memory:"):
+            return cls(":memory:")
+        return cls(rest[1:] if rest.startswith("//") else rest)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        uri = self.path.startswith("file:")
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, uri=uri)
+        conn.close()
+        self._write_conn = self._connect()
+        create_schema(self._write_conn)
+        self._reset_counters(self._write_conn)
+        self._writer = threading.Thread(target=self._write_loop, name="cityhub-sqlite-writer",
+                                        daemon=True)
+        self._writer.start()
+        if not self.memory:
+            self._pool = ThreadPoolExecutor(self._readers, thread_name_prefix="cityhub-sqlite-read")
+
+    def _connect(self, read_only: bool = False) -> sqlite3.Connection:
+        if self.path.startswith("file:"):
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   uri=True)
+            conn.close()
+        return connect(self.path, read_only=read_only)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for conn in self._reader_conns:
+            conn.close()
+        self._reader_conns.clear()
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _reset_counters(self, conn: sqlite3.Connection) -> None:
+        self._names.clear()
+        self._tenants.clear()
+        self._next_eid = (conn.execute("SELECT max(eid) FROM entities").fetchone()[0] or 0) + 1
+        self._next_gid = (conn.execute("SELECT max(gid) FROM geo_index").fetchone()[0] or 0) + 1
+
+    def _write_loop(self) -> None:
+        conn = self._write_conn
+        assert conn is not None
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            batch = [job]
+            while len(batch) < MAX_JOBS_PER_COMMIT:
+                try:
+                    extra = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if extra is None:
+                    self._jobs.put(None)
+                    break
+                batch.append(extra)
+            results: list[Any] = []
+            failed = False
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for item in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        results.append(item.fn(conn))
+                        conn.execute("RELEASE job")
+                    except Exception as exc:  # the job fails alone
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        results.append(_translate(exc))
+                        failed = True
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                results = [StoreUnavailable(f"the database could not commit: {exc}")] * len(batch)
+                failed = True
+            if failed:
+                self._reset_counters(conn)
+            for item, result in zip(batch, results, strict=True):
+                item.loop.call_soon_threadsafe(_settle, item.future, result)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open")
+        job = _Job(fn, asyncio.get_running_loop())
+        self._jobs.put(job)
+        return await job.future
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._pool is None:  # in-memory: the writer's connection serves reads too
+            return await self._write(fn)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._run_read, fn)
+
+    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(read_only=True)
+            self._local.conn = conn
+            self._reader_conns.append(conn)
+        try:
+            return fn(conn)
+        except Exception as exc:
+            raise _translate(exc) from None
+
+    # -- names -------------------------------------------------------------------------------
+    def _name_ids(self, conn: sqlite3.Connection, names: set[str]) -> dict[str, int]:
+        missing = [n for n in names if n not in self._names]
+        if missing:
+            conn.executemany("INSERT OR IGNORE INTO names (name) VALUES (?)", [(n,) for n in missing])
+            for start in range(0, len(missing), CHUNK):
+                chunk = missing[start : start + CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for nid, name in conn.execute(
+                    f"SELECT nid, name FROM names WHERE name IN ({marks})", chunk
+                ):
+                    self._names[name] = nid
+        return self._names
+
+    # -- contract: reads ---------------------------------------------------------------------
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant in self._tenants:
+            return True
+        return await self._read(
+            lambda c: c.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
+            is not None
+        )
+
+    async def get(self, tenant: str, ids: Sequence[str]) -> dict[str, StoredEntity]:
+        return await self._read(lambda c: self._get(c, tenant, list(ids)))
+
+    def _get(self, conn: sqlite3.Connection, tenant: str, ids: list[str]) -> dict[str, StoredEntity]:
+        found: dict[str, StoredEntity] = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for entity_id, doc, created, modified, version in conn.execute(
+                "SELECT id, doc, created_at, modified_at, version FROM entities "
+                f"WHERE tenant = ? AND id IN ({marks})",
+                [tenant, *chunk],
+            ):
+                found[entity_id] = StoredEntity(orjson.loads(doc), created, modified, version)
+        return found
+
+    async def query(self, tenant: str, query: EntityQuery) -> QueryResult:
+        compiler = SqliteCompiler()
+        where = compiler.where(tenant, query)
+        params = compiler.params
+
+        def run(conn: sqlite3.Connection) -> QueryResult:
+            count = None
+            if query.count:
+                count = conn.execute(f"SELECT count(*) FROM entities e WHERE {where}",
+                                     params).fetchone()[0]
+            rows = []
+            if query.limit > 0:
+                rows = conn.execute(
+                    "SELECT e.doc, e.created_at, e.modified_at, e.version FROM entities e "
+                    f"WHERE {where} ORDER BY e.eid LIMIT ? OFFSET ?",
+                    [*params, query.limit, query.offset],
+                ).fetchall()
+            return QueryResult([StoredEntity(orjson.loads(r[0]), r[1], r[2], r[3]) for r in rows],
+                               count)
+
+        return await self._read(run)
+
+    async def type_summaries(
+        self, tenant: str, types: Sequence[str] | None = None
+    ) -> list[TypeSummary]:
+        def run(conn: sqlite3.Connection) -> list[TypeSummary]:
+            where, params = "e.tenant = ?", [tenant]
+            if types is not None:
+                where += f" AND n.name IN ({','.join('?' * len(types))})"
+                params.extend(types)
+            summaries: dict[str, TypeSummary] = {}
+            for name, count in conn.execute(
+                "SELECT n.name, count(*) FROM entity_types t JOIN entities e ON e.eid = t.eid "
+                f"JOIN names n ON n.nid = t.tid WHERE {where} GROUP BY n.name ORDER BY n.name",
+                params,
+            ):
+                summaries[name] = TypeSummary(name, count)
+            for type_name, attr, kind in conn.execute(
+                "SELECT n.name, an.name, a.txt FROM entity_types t "
+                "JOIN entities e ON e.eid = t.eid JOIN names n ON n.nid = t.tid "
+                "JOIN attr_index a ON a.eid = t.eid AND a.kind = 'a' "
+                f"JOIN names an ON an.nid = a.kid WHERE {where} "
+                "GROUP BY n.name, an.name, a.txt",
+                params,
+            ):
+                summaries[type_name].attributes.setdefault(attr, set()).add(kind)
+            return list(summaries.values())
+
+        return await self._read(run)
+
+    async def attribute_summaries(
+        self, tenant: str, attributes: Sequence[str] | None = None
+    ) -> list[AttributeSummary]:
+        def run(conn: sqlite3.Connection) -> list[AttributeSummary]:
+            where, params = "e.tenant = ?", [tenant]
+            if attributes is not None:
+                where += f" AND an.name IN ({','.join('?' * len(attributes))})"
+                params.extend(attributes)
+            summaries: dict[str, AttributeSummary] = {}
+            for attr, kind, type_name, count in conn.execute(
+                "SELECT an.name, a.txt, n.name, count(*) FROM attr_index a "
+                "JOIN entities e ON e.eid = a.eid JOIN names an ON an.nid = a.kid "
+                "JOIN entity_types t ON t.eid = a.eid JOIN names n ON n.nid = t.tid "
+                f"WHERE a.kind = 'a' AND {where} GROUP BY an.name, a.txt, n.name "
+                "ORDER BY an.name",
+                params,
+            ):
+                summary = summaries.setdefault(attr, AttributeSummary(attr, 0))
+                summary.kinds.add(kind)
+                summary.types.add(type_name)
+                summary.count += count
+            return list(summaries.values())
+
+        return await self._read(run)
+
+    # -- contract: writes --------------------------------------------------------------------
+    async def write(
+        self, tenant: str, ops: Sequence[WriteOp], *, want_previous: bool = False
+    ) -> list[WriteOutcome]:
+        ops = list(ops)
+        outcomes = await self._write(lambda c: self._apply(c, tenant, ops, want_previous))
+        self._tenants.add(tenant)
+        return outcomes
+
+    def _apply(
+        self, conn: sqlite3.Connection, tenant: str, ops: list[WriteOp], want_previous: bool
+    ) -> list[WriteOutcome]:
+        if tenant not in self._tenants:
+            conn.execute(
+                "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, datetime('now'))",
+                (tenant,),
+            )
+        ids = list(dict.fromkeys(op.entity["id"] if isinstance(op, Put) else op.entity_id
+                                 for op in ops))
+        # id -> [eid, version, created_at, exists_in_db, previous]
+        state: dict[str, list[Any]] = {}
+        columns = "eid, id, version, created_at, modified_at" + (", doc" if want_previous else "")
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(
+                f"SELECT {columns} FROM entities WHERE tenant = ? AND id IN ({marks})",
+                [tenant, *chunk],
+            ):
+                previous = (
+                    StoredEntity(orjson.loads(row[5]), row[3], row[4], row[2])
+                    if want_previous else None
+                )
+                state[row[1]] = [row[0], row[2], row[3], True, previous]
+        touched_existing: set[int] = set()
+        final: dict[int, tuple[str, Put | None]] = {}  # eid -> (entity id, put or None=delete)
+        outcomes: list[WriteOutcome] = []
+        for op in ops:
+            if isinstance(op, Put):
+                entity_id = op.entity["id"]
+                current = state.get(entity_id)
+                outcome = WriteOutcome(entity_id, previous=current[4] if current else None)
+                error = _check(op, current)
+                if error is not None:
+                    outcome.error = error
+                elif current is None:
+                    eid = self._next_eid
+                    self._next_eid += 1
+                    state[entity_id] = [eid, 1, op.now, False, None]
+                    final[eid] = (entity_id, op)
+                    outcome.created = True
+                else:
+                    current[1] += 1
+                    final[current[0]] = (entity_id, op)
+                    if current[3]:
+                        touched_existing.add(current[0])
+                outcomes.append(outcome)
+            else:
+                current = state.get(op.entity_id)
+                outcome = WriteOutcome(op.entity_id, previous=current[4] if current else None)
+                if current is None:
+                    outcome.error = ResourceNotFound(f"entity {op.entity_id} does not exist")
+                elif op.expected_version is not None and op.expected_version != current[1]:
+                    outcome.error = Conflict(f"entity {op.entity_id} changed concurrently")
+                else:
+                    final[current[0]] = (op.entity_id, None)
+                    if current[3]:
+                        touched_existing.add(current[0])
+                    del state[op.entity_id]
+                outcomes.append(outcome)
+        self._clear_side_rows(conn, list(touched_existing))
+        entity_params: list[tuple[Any, ...]] = []
+        type_rows: list[tuple[int, int]] = []
+        leaf_rows: list[tuple[Any, ...]] = []
+        geo_rows: list[tuple[Any, ...]] = []
+        box_rows: list[tuple[Any, ...]] = []
+        deleted: list[int] = []
+        prepared = []
+        all_names: set[str] = set()
+        for eid, (entity_id, put) in final.items():
+            if put is None:
+                deleted.append(eid)
+                continue
+            rows = entity_rows(put.entity)
+            all_names.update(rows.names)
+            prepared.append((eid, entity_id, put, rows))
+        names = self._name_ids(conn, all_names)
+        for eid, entity_id, put, rows in prepared:
+            current = state[entity_id]
+            entity_params.append(
+                (eid, tenant, entity_id, current[2], put.now, current[1],
+                 orjson.dumps(put.entity))
+            )
+            type_rows.extend((names[t], eid) for t in put.entity["type"])
+            leaf_rows.extend((eid, names[key], kind, num, txt)
+                             for key, kind, num, txt in rows.leaves)
+            for key, geometry, box in rows.geometries:
+                gid = self._next_gid
+                self._next_gid += 1
+                geo_rows.append((gid, eid, names[key], orjson.dumps(geometry)))
+                box_rows.append((gid, box[0], box[2], box[1], box[3]))
+        for start in range(0, len(deleted), CHUNK):
+            chunk = deleted[start : start + CHUNK]
+            conn.execute(f"DELETE FROM entities WHERE eid IN ({','.join('?' * len(chunk))})",
+                         chunk)
+        conn.executemany(
+            "INSERT INTO entities (eid, tenant, id, created_at, modified_at, version, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eid) DO UPDATE SET "
+            "modified_at = excluded.modified_at, version = excluded.version, doc = excluded.doc",
+            entity_params,
+        )
+        conn.executemany("INSERT INTO entity_types (tid, eid) VALUES (?, ?)", type_rows)
+        conn.executemany(
+            "INSERT INTO attr_index (eid, kid, kind, num, txt) VALUES (?, ?, ?, ?, ?)", leaf_rows
+        )
+        conn.executemany(
+            "INSERT INTO geo_index (gid, eid, kid, geometry) VALUES (?, ?, ?, ?)", geo_rows
+        )
+        conn.executemany(
+            "INSERT INTO geo_rtree (gid, min_lon, max_lon, min_lat, max_lat) "
+            "VALUES (?, ?, ?, ?, ?)",
+            box_rows,
+        )
+        return outcomes
+
+    def _clear_side_rows(self, conn: sqlite3.Connection, eids: list[int]) -> None:
+        for start in range(0, len(eids), CHUNK):
+            chunk = eids[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM entity_types WHERE eid IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM attr_index WHERE eid IN ({marks})", chunk)
+            conn.execute(
+                f"DELETE FROM geo_rtree WHERE gid IN (SELECT gid FROM geo_index WHERE eid IN "
+                f"({marks}))",
+                chunk,
+            )
+            conn.execute(f"DELETE FROM geo_index WHERE eid IN ({marks})", chunk)
+
+    async def delete_matching(self, tenant: str, query: EntityQuery) -> int:
+        compiler = SqliteCompiler()
+        where = compiler.where(tenant, query)
+
+        def run(conn: sqlite3.Connection) -> int:
+            eids = [r[0] for r in conn.execute(f"SELECT e.eid FROM entities e WHERE {where}",
+                                               compiler.params)]
+            self._clear_side_rows(conn, eids)
+            for start in range(0, len(eids), CHUNK):
+                chunk = eids[start : start + CHUNK]
+                conn.execute(f"DELETE FROM entities WHERE eid IN ({','.join('?' * len(chunk))})",
+                             chunk)
+            return len(eids)
+
+        return await self._write(run)
+
+    # -- contexts ----------------------------------------------------------------------------
+    async def list_contexts(self) -> list[ContextRecord]:
+        rows = await self._read(lambda c: c.execute(
+            "SELECT id, url, kind, document, created_at FROM jsonld_contexts ORDER BY created_at"
+        ).fetchall())
+        return [ContextRecord(r[0], r[1], r[2], orjson.loads(r[3]), r[4]) for r in rows]
+
+    async def put_context(self, record: ContextRecord) -> None:
+        await self._write(lambda c: c.execute(
+            "INSERT OR REPLACE INTO jsonld_contexts (id, url, kind, document, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (record.id, record.url, record.kind, orjson.dumps(record.document),
+             record.created_at),
+        ))
+
+    async def delete_context(self, context_id: str) -> bool:
+        return await self._write(lambda c: c.execute(
+            "DELETE FROM jsonld_contexts WHERE id = ?", (context_id,)).rowcount > 0)
+
+
+def _check(op: Put, current: list[Any] | None) -> NgsiLdError | None:
+    entity_id = op.entity["id"]
+    if op.mode == "create" and current is not None:
+        return AlreadyExists(f"entity {entity_id} already exists")
+    if op.mode == "replace" and current is None:
+        return ResourceNotFound(f"entity {entity_id} does not exist")
+    if op.expected_version is not None and (current is None or current[1] != op.expected_version):
+        return Conflict(f"entity {entity_id} changed concurrently")
+    return None
+
+
+def _translate(exc: BaseException) -> BaseException:
+    """Database exceptions become NGSI-LD errors; a UDF's own error keeps its meaning."""
+    if isinstance(exc, NgsiLdError):
+        return exc
+    if isinstance(exc, sqlite3.OperationalError) and "user-defined function" in str(exc):
+        return TooComplexQuery("a pattern in the query could not be evaluated in time")
+    if isinstance(exc, sqlite3.Error):
+        return StoreUnavailable(f"database error: {exc}")
+    return exc
