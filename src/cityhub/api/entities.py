@@ -166,7 +166,7 @@ async def purge_entities(request: Request) -> Response:
 
 # -- 6.5.3.1 GET /entities/{entityId}: Retrieve Entity ----------------------------------------
 async def retrieve_entity(request: Request) -> Response:
-    params = check_params(request, PROJECTION + ("type",))
+    params = check_params(request, (*PROJECTION, "type"))
     ctx = await request_context(request)
     kind = accepted(request, (JSON, LD_JSON, GEO_JSON))
     options = render_options(params, ctx)

@@ -139,19 +139,20 @@ class ContextResolver:
 
     async def _fetch(self, url: str) -> Any:
         try:
-            async with httpx.AsyncClient(timeout=self.fetch_timeout, follow_redirects=True,
-                                         max_redirects=3) as client:
-                async with client.stream(
-                    "GET", url, headers={"Accept": "application/ld+json, application/json"}
-                ) as response:
-                    if response.status_code != 200:
-                        raise LdContextNotAvailable(
-                            f"@context {url} answered HTTP {response.status_code}")
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body.extend(chunk)
-                        if len(body) > MAX_CONTEXT_BYTES:
-                            raise LdContextNotAvailable(f"@context {url} is too large")
+            async with (
+                httpx.AsyncClient(timeout=self.fetch_timeout, follow_redirects=True,
+                                  max_redirects=3) as client,
+                client.stream("GET", url, headers={"Accept": "application/ld+json, "
+                                                             "application/json"}) as response,
+            ):
+                if response.status_code != 200:
+                    raise LdContextNotAvailable(
+                        f"@context {url} answered HTTP {response.status_code}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body.extend(chunk)
+                    if len(body) > MAX_CONTEXT_BYTES:
+                        raise LdContextNotAvailable(f"@context {url} is too large")
         except httpx.HTTPError as exc:
             raise LdContextNotAvailable(
                 f"@context {url} could not be fetched: {type(exc).__name__}") from None

@@ -149,7 +149,8 @@ def compile_context(
     _collect(context, load, raw, vocab_box, depth=0)
     core_raw: dict[str, Any] = {}
     core_vocab: list[str | None] = [None]
-    _collect(shipped_document(CORE_CONTEXT_URL), load, core_raw, core_vocab, depth=0)
+    # the URL, not the document: `_collect` unwraps a document's "@context" member
+    _collect(CORE_CONTEXT_URL, load, core_raw, core_vocab, depth=0)
     raw.update(core_raw)  # the core context prevails
     terms = _resolve_terms(raw)
     return TermMap(terms, vocab_box[0] or core_vocab[0] or DEFAULT_VOCAB, key)

@@ -75,14 +75,15 @@ INSTANCE_MEMBERS = frozenset(
     }
 )
 SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
-ENTITY_MEMBERS = frozenset({"id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"})
+ENTITY_MEMBERS = frozenset(
+    {"id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"}
+)
 GEO_ATTRIBUTES = ("location", "observationSpace", "operationSpace")
 
 #: "urn:ngsi-ld:null" in a merge-patch or update deletes what it stands for (clause 4.5.x)
 NGSI_LD_NULL = "urn:ngsi-ld:null"
 
 OBSERVED_AT_IRI = "https://uri.etsi.org/ngsi-ld/observedAt"
-UNIT_CODE_IRI = "https://uri.etsi.org/ngsi-ld/unitCode"
 
 MAX_NAME_LENGTH = 512
 MAX_SUB_DEPTH = 8
@@ -114,8 +115,15 @@ def parse_datetime(text: Any, what: str) -> datetime:
     return moment
 
 
+_CANONICAL_UTC = re.compile(r"\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d(\.\d{3})?Z")
+
+
 def normalise_datetime(text: Any, what: str) -> str:
     """Validate an ISO 8601 date-time and return it in UTC with milliseconds."""
+    if isinstance(text, str) and _CANONICAL_UTC.fullmatch(text):
+        # already UTC; still reject impossible dates such as 2026-02-30
+        parse_datetime(text, what)
+        return text if len(text) == 24 else text[:-1] + ".000Z"
     return format_datetime(parse_datetime(text, what))
 
 
@@ -130,12 +138,19 @@ def check_uri(value: Any, what: str) -> str:
     return value
 
 
+_VALID_NAMES: set[str] = set()
+
+
 def check_name(name: Any, what: str = "attribute name") -> str:
+    if isinstance(name, str) and name in _VALID_NAMES:  # lists and dicts are unhashable
+        return name
     if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
         raise BadRequestData(f"invalid {what}: must be a non-empty string of at most "
                              f"{MAX_NAME_LENGTH} characters")
     if _FORBIDDEN_NAME.search(name):
         raise BadRequestData(f"invalid {what} {name[:100]!r}: contains a forbidden character")
+    if len(_VALID_NAMES) < 100_000:
+        _VALID_NAMES.add(name)
     return name
 
 
@@ -232,6 +247,9 @@ class EntityParser:
             _check_depth(raw, f"value of {name!r}")
             return self._stamp({"type": PROPERTY, "value": raw})
         kind = raw.get("type")
+        if kind is not None and not isinstance(kind, str):
+            raise BadRequestData(f"attribute {name!r}: type must be a string, "
+                                 f"not {type(kind).__name__}")
         inst: dict[str, Any] = {}
         if kind is None:
             kind = _infer_kind(raw)
@@ -268,9 +286,12 @@ class EntityParser:
             sub_iri = self.expand(check_name(key))
             subs = inst.setdefault("sub", {})
             subs[sub_iri] = self.instance(key, item, depth + 1)
-        if name in GEO_ATTRIBUTES and kind not in (GEO_PROPERTY, None):
-            if not (self.allow_null and inst.get("value") == NGSI_LD_NULL):
-                raise BadRequestData(f"attribute {name!r} must be a GeoProperty")
+        if (
+            name in GEO_ATTRIBUTES
+            and kind not in (GEO_PROPERTY, None)
+            and not (self.allow_null and inst.get("value") == NGSI_LD_NULL)
+        ):
+            raise BadRequestData(f"attribute {name!r} must be a GeoProperty")
         return self._stamp(inst)
 
     def _stamp(self, inst: dict) -> dict:
@@ -334,7 +355,8 @@ def _infer_kind(raw: dict) -> str | None:
     """The attribute kind a concise instance stands for, or None for a bare object value."""
     if "value" in raw:
         value = raw["value"]
-        if isinstance(value, dict) and value.get("type") in GEOMETRY_TYPES:
+        if isinstance(value, dict) and isinstance(value.get("type"), str) \
+                and value["type"] in GEOMETRY_TYPES:
             return GEO_PROPERTY
         return PROPERTY
     for member, kind in KIND_BY_MEMBER.items():
@@ -356,10 +378,11 @@ def leaf_key(attr: str, sub: tuple[str, ...] = (), compound: tuple[str, ...] = (
     return key
 
 
-#: one row of the attribute index: (key, kind, number, text). Kinds: "a" an entity's attribute
-#: (text: its NGSI-LD type, for discovery), "p" a nested path's presence, "n" number, "s" string,
-#: "b" boolean (number 1/0). Every present path has an "a" or "p" row.
-Leaf = tuple[str, str, float | None, str | None]
+#: one row of the attribute index: (key, kind, number, text, attribute type). Kinds: "n" number,
+#: "s" string, "b" boolean (number 1/0), "p" presence of a path with no scalar value. Every
+#: present path has at least one row. The first row of each top-level attribute instance
+#: carries the attribute's NGSI-LD type (for discovery); other rows carry None.
+Leaf = tuple[str, str, float, str, str | None]
 
 MAX_COMPOUND_DEPTH = 4
 MAX_LEAVES_PER_VALUE = 256
@@ -370,74 +393,99 @@ def index_leaves(entity: dict) -> list[Leaf]:
 
     The same rows drive the SQL translation of q in both stores and the in-memory evaluation
     (`leaves_lookup`), so the two cannot disagree. Scopes are indexed under the key "@scope".
+    Numbers are stored as floats; `num`/`txt` hold 0.0/"" where they do not apply.
     """
-    rows: dict[Leaf, None] = {}
+    rows: dict[tuple[str, str, float, str], str | None] = {}
     for scope in entity.get("scope", ()):
-        rows[("@scope", "s", None, scope)] = None
+        rows[("@scope", "s", 0.0, scope)] = None
     for iri, instances in entity["attrs"].items():
         for inst in instances:
-            _instance_leaves(iri, inst, rows, 0)
-    return list(rows)
+            own: dict[tuple[str, str, float, str], None] = {}
+            _instance_leaves(iri, inst, own, 0)
+            attribute_type: str | None = inst["type"]
+            for row in own:
+                if row not in rows:
+                    if row[0] == iri and attribute_type is not None:
+                        rows[row] = attribute_type
+                        attribute_type = None
+                    else:
+                        rows[row] = None
+    return [(k[0], k[1], k[2], k[3], a) for k, a in rows.items()]
 
 
 def _instance_leaves(key: str, inst: dict, rows: dict, depth: int) -> None:
     kind = inst["type"]
-    rows[(key, "a", None, kind) if depth == 0 else (key, "p", None, None)] = None
+    scalar = True
     if kind == PROPERTY:
-        _value_leaves(key, inst["value"], rows, 0, [0])
+        scalar = _value_leaves(key, inst["value"], rows, 0, [0])
     elif kind == RELATIONSHIP:
-        rows[(key, "s", None, inst["object"])] = None
+        rows[(key, "s", 0.0, inst["object"])] = None
     elif kind == LIST_RELATIONSHIP:
         for uri in inst["objectList"][:MAX_LEAVES_PER_VALUE]:
-            rows[(key, "s", None, uri)] = None
+            rows[(key, "s", 0.0, uri)] = None
+        scalar = bool(inst["objectList"])
     elif kind == LIST_PROPERTY:
-        _value_leaves(key, inst["valueList"], rows, 0, [0])
+        scalar = _value_leaves(key, inst["valueList"], rows, 0, [0])
     elif kind == LANGUAGE_PROPERTY:
         for text in inst["languageMap"].values():
             for item in text if isinstance(text, list) else [text]:
-                rows[(key, "s", None, item)] = None
+                rows[(key, "s", 0.0, item)] = None
     elif kind == VOCAB_PROPERTY:
         vocab = inst["vocab"]
         for item in vocab if isinstance(vocab, list) else [vocab]:
-            rows[(key, "s", None, item)] = None
-    if "observedAt" in inst:
-        rows[(key + "." + OBSERVED_AT_IRI, "s", None, inst["observedAt"])] = None
-    if "unitCode" in inst:
-        rows[(key + "." + UNIT_CODE_IRI, "s", None, inst["unitCode"])] = None
+            rows[(key, "s", 0.0, item)] = None
+    else:
+        scalar = False
+    if not scalar:
+        rows[(key, "p", 0.0, "")] = None
+    observed = inst.get("observedAt")
+    if observed is not None:
+        rows[(key + "." + OBSERVED_AT_IRI, "s", 0.0, observed)] = None
     if depth < MAX_SUB_DEPTH:
-        for sub_iri, sub in inst.get("sub", {}).items():
-            _instance_leaves(key + "." + sub_iri, sub, rows, depth + 1)
+        subs = inst.get("sub")
+        if subs:
+            for sub_iri, sub in subs.items():
+                _instance_leaves(key + "." + sub_iri, sub, rows, depth + 1)
 
 
-def _value_leaves(key: str, value: Any, rows: dict, depth: int, budget: list[int]) -> None:
+def _value_leaves(key: str, value: Any, rows: dict, depth: int, budget: list[int]) -> bool:
+    """Add the scalar leaves of a value; True if some scalar sits at `key` itself."""
     if budget[0] >= MAX_LEAVES_PER_VALUE:
-        return
+        return False
     budget[0] += 1
-    if isinstance(value, bool):
-        rows[(key, "b", 1.0 if value else 0.0, None)] = None
+    if value is True or value is False:
+        rows[(key, "b", 1.0 if value else 0.0, "")] = None
     elif isinstance(value, int | float):
-        if math.isfinite(value) and abs(value) < 1e300:
-            rows[(key, "n", float(value), None)] = None
+        if not (math.isfinite(value) and abs(value) < 1e300):
+            return False
+        rows[(key, "n", float(value), "")] = None
     elif isinstance(value, str):
-        rows[(key, "s", None, value)] = None
+        rows[(key, "s", 0.0, value)] = None
     elif isinstance(value, list):
+        found = False
         for item in value:
-            if not isinstance(item, list):
-                _value_leaves(key, item, rows, depth, budget)
-    elif isinstance(value, dict) and depth < MAX_COMPOUND_DEPTH:
-        for name, item in value.items():
-            sub_key = key + "[" + name + "]"
-            rows[(sub_key, "p", None, None)] = None
-            _value_leaves(sub_key, item, rows, depth + 1, budget)
+            if not isinstance(item, list | dict):
+                found = _value_leaves(key, item, rows, depth, budget) or found
+        return found
+    elif isinstance(value, dict):
+        if depth < MAX_COMPOUND_DEPTH:
+            for name, item in value.items():
+                sub_key = key + "[" + name + "]"
+                if not _value_leaves(sub_key, item, rows, depth + 1, budget):
+                    rows[(sub_key, "p", 0.0, "")] = None
+        return False
+    else:
+        return False
+    return True
 
 
 def leaves_lookup(entity: dict) -> Callable[[str], list[Any] | None]:
     """A lookup from leaf key to scalar values (None when absent), for in-memory q."""
     table: dict[str, list[Any]] = {}
-    for key, kind, number, text in index_leaves(entity):
+    for key, kind, number, text, _ in index_leaves(entity):
         values = table.setdefault(key, [])
         if kind == "n":
-            values.append(int(number) if number is not None and number.is_integer() else number)
+            values.append(int(number) if number.is_integer() else number)
         elif kind == "b":
             values.append(bool(number))
         elif kind == "s":

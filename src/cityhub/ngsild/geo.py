@@ -447,8 +447,7 @@ def _check_geoproperty(value: Any) -> None:
     bad = _BAD_NAME_CHARS.search(value)
     if bad is not None:
         raise BadRequestData(
-            f"geoproperty contains an invalid character {bad.group()!r} "
-            f"at position {bad.start()}"
+            f"geoproperty contains an invalid character {bad.group()!r} at position {bad.start()}"
         )
 
 

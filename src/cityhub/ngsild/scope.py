@@ -86,7 +86,7 @@ def _level_problem(level: str) -> str | None:
     for ch in level:
         if ch in _FORBIDDEN_IN_LEVEL:
             if ch in "+#":
-                return f"{ch!r} inside a level (wildcards are not allowed in an Entity's scope)"
+                return f"the wildcard character {ch!r} (not allowed in an Entity's scope)"
             return f"the character {ch!r}"
         if ch.isspace() or not ch.isprintable():
             return f"the character {ch!r}"
@@ -156,9 +156,7 @@ def _pattern(text: str, start: int, word: str) -> ScopeMatch:
                 nxt = offset + len(level)
                 if not level and nxt < len(text) and text[nxt].isspace():
                     hint = _ENCODING_HINT
-                raise BadRequestData(
-                    f"invalid scopeQ: {problem} at position {offset}{hint}"
-                )
+                raise BadRequestData(f"invalid scopeQ: {problem} at position {offset}{hint}")
         offset += len(level) + 1
     return ScopeMatch(tuple(levels))
 
@@ -234,8 +232,7 @@ class _Parser:
         if kind == "open":
             if depth >= MAX_NESTING:
                 raise BadRequestData(
-                    f"invalid scopeQ: parentheses nested deeper than {MAX_NESTING} "
-                    f"at position {at}"
+                    f"invalid scopeQ: parentheses nested deeper than {MAX_NESTING} at position {at}"
                 )
             self.pos += 1
             node = self._or(depth + 1)
@@ -284,8 +281,7 @@ def format_scopeq(node: ScopeMatch | And | Or) -> str:
         )
     if isinstance(node, Or):
         return "|".join(
-            f"({format_scopeq(i)})" if isinstance(i, Or) else format_scopeq(i)
-            for i in node.items
+            f"({format_scopeq(i)})" if isinstance(i, Or) else format_scopeq(i) for i in node.items
         )
     raise TypeError(f"not a scope query node: {node!r}")
 

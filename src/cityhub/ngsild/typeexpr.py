@@ -174,8 +174,9 @@ def format_type_expression(node: TypeExpr) -> str:
         return node.name
     if isinstance(node, And):
         return ";".join(
-            f"({format_type_expression(i)})" if isinstance(i, (And, Or)) else
-            format_type_expression(i)
+            f"({format_type_expression(i)})"
+            if isinstance(i, (And, Or))
+            else format_type_expression(i)
             for i in node.items
         )
     if isinstance(node, Or):

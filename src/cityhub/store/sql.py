@@ -5,8 +5,8 @@ Both adapters lay out the same logical tables:
     names(nid, name)                       -- interned IRIs: types, attribute paths
     entities(eid, tenant, id, created_at, modified_at, version, doc)
     entity_types(eid, tid)
-    attr_index(eid, kid, kind, num, txt)   -- the q leaves of `ngsild.entity.index_leaves`
-    geo_index(gid, eid, kid, geometry...)  -- one row per GeoProperty instance
+    attr_index(eid, kid, kind, num, txt, atype)  -- the q leaves of `ngsild.entity.index_leaves`
+    geometries: one row per GeoProperty instance (adapter-specific: an R*Tree or PostGIS)
 
 so `q`, `scopeQ`, `type`, `attrs` and `idPattern` compile the same way for both; only regular
 expressions and geometry differ, and a dialect subclass supplies those. Every value reaches the
@@ -58,7 +58,7 @@ class QueryCompiler:
             marks = ",".join("?" * len(query.attrs))
             self.params.extend(query.attrs)
             clauses.append(
-                "EXISTS (SELECT 1 FROM attr_index a WHERE a.eid = e.eid AND a.kind = 'a' AND "
+                "EXISTS (SELECT 1 FROM attr_index a WHERE a.eid = e.eid AND "
                 f"a.kid IN (SELECT nid FROM names WHERE name IN ({marks})))"
             )
         if query.scopeq is not None:
@@ -185,7 +185,7 @@ def _scalar(value: Any) -> tuple[str, Any]:
 
 def _ordered_column(value: Any) -> tuple[str, str, Any] | None:
     """(kind, column, bound) for an ordering comparison; None when nothing can satisfy it."""
-    if isinstance(value, bool) or isinstance(value, tuple | Range):
+    if isinstance(value, (bool, tuple | Range)):
         return None
     if isinstance(value, int | float):
         return "n", "a.num", float(value)

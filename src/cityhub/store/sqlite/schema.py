@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from functools import lru_cache
 
 import orjson
@@ -12,6 +13,8 @@ from cityhub.ngsild.errors import TooComplexQuery
 from cityhub.ngsild.geo import GeoQuery, geo_matches
 
 SCHEMA_VERSION = 1
+#: GeoProperty instances one entity may have (its R*Tree rowid range)
+GEO_SLOTS = 64
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,27 +31,24 @@ CREATE TABLE IF NOT EXISTS entities (
     UNIQUE (tenant, id)
 );
 CREATE TABLE IF NOT EXISTS entity_types (
-    tid INTEGER NOT NULL,
     eid INTEGER NOT NULL,
-    PRIMARY KEY (tid, eid)
+    tid INTEGER NOT NULL,
+    PRIMARY KEY (eid, tid)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS entity_types_eid ON entity_types (eid);
 CREATE TABLE IF NOT EXISTS attr_index (
     eid INTEGER NOT NULL,
     kid INTEGER NOT NULL,
     kind TEXT NOT NULL,
-    num REAL,
-    txt TEXT
+    num REAL NOT NULL,
+    txt TEXT NOT NULL,
+    atype TEXT,
+    PRIMARY KEY (eid, kid, kind, num, txt)
+) WITHOUT ROWID;
+-- One row per GeoProperty instance: gid = eid * GEO_SLOTS + ordinal, so an entity's rows are
+-- one rowid range; the geometry itself rides along as auxiliary columns.
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (
+    gid, min_lon, max_lon, min_lat, max_lat, +eid INTEGER, +kid INTEGER, +geometry BLOB
 );
-CREATE INDEX IF NOT EXISTS attr_index_eid ON attr_index (eid, kid);
-CREATE TABLE IF NOT EXISTS geo_index (
-    gid INTEGER PRIMARY KEY,
-    eid INTEGER NOT NULL,
-    kid INTEGER NOT NULL,
-    geometry BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS geo_index_eid ON geo_index (eid);
-CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (gid, min_lon, max_lon, min_lat, max_lat);
 CREATE TABLE IF NOT EXISTS jsonld_contexts (
     id TEXT PRIMARY KEY,
     url TEXT NOT NULL,
@@ -84,8 +84,24 @@ def _regexp(pattern: str, value: str | None) -> bool:
         raise TooComplexQuery("regular expression took too long to evaluate") from None
 
 
-@lru_cache(maxsize=64)
+_per_thread = threading.local()
+
+
 def _geo_query(encoded: str) -> GeoQuery:
+    """The GeoQuery an encoded parameter stands for, cached per thread: a prepared shapely
+    geometry must not be used from two threads at once."""
+    cache: dict[str, GeoQuery] | None = getattr(_per_thread, "geo", None)
+    if cache is None:
+        cache = _per_thread.geo = {}
+    found = cache.get(encoded)
+    if found is None:
+        if len(cache) > 64:
+            cache.clear()
+        found = cache[encoded] = _decode_geo_query(encoded)
+    return found
+
+
+def _decode_geo_query(encoded: str) -> GeoQuery:
     raw = orjson.loads(encoded)
     return GeoQuery(
         georel=raw["georel"],

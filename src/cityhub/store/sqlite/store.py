@@ -22,6 +22,7 @@ import orjson
 
 from cityhub.ngsild.errors import (
     AlreadyExists,
+    BadRequestData,
     Conflict,
     NgsiLdError,
     ResourceNotFound,
@@ -42,7 +43,7 @@ from cityhub.store.base import (
 )
 from cityhub.store.rows import entity_rows
 from cityhub.store.sql import NAME_ID, QueryCompiler
-from cityhub.store.sqlite.schema import connect, create_schema, encode_geo_query
+from cityhub.store.sqlite.schema import GEO_SLOTS, connect, create_schema, encode_geo_query
 
 T = TypeVar("T")
 
@@ -57,21 +58,13 @@ class SqliteCompiler(QueryCompiler):
 
     def geo_condition(self, geoq: GeoQuery) -> str:
         box = search_bbox(geoq)
-        params: list[Any] = [geoq.geoproperty]
-        sql = (
-            "e.eid IN (SELECT g.eid FROM geo_index g "
-        )
+        sql = "e.eid IN (SELECT r.eid FROM geo_rtree r WHERE "
         if box is not None:
-            sql += (
-                "JOIN geo_rtree r ON r.gid = g.gid WHERE r.min_lon <= ? AND r.max_lon >= ? "
-                "AND r.min_lat <= ? AND r.max_lat >= ? AND "
-            )
-            params = [box[2], box[0], box[3], box[1], *params]
-        else:
-            sql += "WHERE "
-        sql += f"g.kid = {NAME_ID} AND geo_match(?, g.geometry))"
-        params.append(encode_geo_query(geoq))
-        self.params.extend(params)
+            sql += ("r.min_lon <= ? AND r.max_lon >= ? AND r.min_lat <= ? AND r.max_lat >= ? "
+                    "AND ")
+            self.params.extend((box[2], box[0], box[3], box[1]))
+        sql += f"r.kid = {NAME_ID} AND geo_match(?, r.geometry))"
+        self.params.extend((geoq.geoproperty, encode_geo_query(geoq)))
         return sql
 
 
@@ -112,7 +105,6 @@ class SqliteStore:
         self._names: dict[str, int] = {}
         self._tenants: set[str] = set()
         self._next_eid = 1
-        self._next_gid = 1
 
     @classmethod
     def from_dsn(cls, dsn: str) -> SqliteStore:
@@ -162,7 +154,6 @@ class SqliteStore:
         self._names.clear()
         self._tenants.clear()
         self._next_eid = (conn.execute("SELECT max(eid) FROM entities").fetchone()[0] or 0) + 1
-        self._next_gid = (conn.execute("SELECT max(gid) FROM geo_index").fetchone()[0] or 0) + 1
 
     def _write_loop(self) -> None:
         conn = self._write_conn
@@ -234,7 +225,8 @@ class SqliteStore:
     def _name_ids(self, conn: sqlite3.Connection, names: set[str]) -> dict[str, int]:
         missing = [n for n in names if n not in self._names]
         if missing:
-            conn.executemany("INSERT OR IGNORE INTO names (name) VALUES (?)", [(n,) for n in missing])
+            conn.executemany("INSERT OR IGNORE INTO names (name) VALUES (?)",
+                             [(n,) for n in missing])
             for start in range(0, len(missing), CHUNK):
                 chunk = missing[start : start + CHUNK]
                 marks = ",".join("?" * len(chunk))
@@ -256,7 +248,9 @@ class SqliteStore:
     async def get(self, tenant: str, ids: Sequence[str]) -> dict[str, StoredEntity]:
         return await self._read(lambda c: self._get(c, tenant, list(ids)))
 
-    def _get(self, conn: sqlite3.Connection, tenant: str, ids: list[str]) -> dict[str, StoredEntity]:
+    def _get(
+        self, conn: sqlite3.Connection, tenant: str, ids: list[str]
+    ) -> dict[str, StoredEntity]:
         found: dict[str, StoredEntity] = {}
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
@@ -307,11 +301,11 @@ class SqliteStore:
             ):
                 summaries[name] = TypeSummary(name, count)
             for type_name, attr, kind in conn.execute(
-                "SELECT n.name, an.name, a.txt FROM entity_types t "
+                "SELECT n.name, an.name, a.atype FROM entity_types t "
                 "JOIN entities e ON e.eid = t.eid JOIN names n ON n.nid = t.tid "
-                "JOIN attr_index a ON a.eid = t.eid AND a.kind = 'a' "
+                "JOIN attr_index a ON a.eid = t.eid AND a.atype IS NOT NULL "
                 f"JOIN names an ON an.nid = a.kid WHERE {where} "
-                "GROUP BY n.name, an.name, a.txt",
+                "GROUP BY n.name, an.name, a.atype",
                 params,
             ):
                 summaries[type_name].attributes.setdefault(attr, set()).add(kind)
@@ -329,10 +323,10 @@ class SqliteStore:
                 params.extend(attributes)
             summaries: dict[str, AttributeSummary] = {}
             for attr, kind, type_name, count in conn.execute(
-                "SELECT an.name, a.txt, n.name, count(*) FROM attr_index a "
+                "SELECT an.name, a.atype, n.name, count(*) FROM attr_index a "
                 "JOIN entities e ON e.eid = a.eid JOIN names an ON an.nid = a.kid "
                 "JOIN entity_types t ON t.eid = a.eid JOIN names n ON n.nid = t.tid "
-                f"WHERE a.kind = 'a' AND {where} GROUP BY an.name, a.txt, n.name "
+                f"WHERE a.atype IS NOT NULL AND {where} GROUP BY an.name, a.atype, n.name "
                 "ORDER BY an.name",
                 params,
             ):
@@ -419,7 +413,6 @@ class SqliteStore:
         type_rows: list[tuple[int, int]] = []
         leaf_rows: list[tuple[Any, ...]] = []
         geo_rows: list[tuple[Any, ...]] = []
-        box_rows: list[tuple[Any, ...]] = []
         deleted: list[int] = []
         prepared = []
         all_names: set[str] = set()
@@ -428,6 +421,10 @@ class SqliteStore:
                 deleted.append(eid)
                 continue
             rows = entity_rows(put.entity)
+            if len(rows.geometries) > GEO_SLOTS:
+                outcomes[[o.entity_id for o in outcomes].index(entity_id)].error = BadRequestData(
+                    f"an entity may have at most {GEO_SLOTS} GeoProperty instances")
+                continue
             all_names.update(rows.names)
             prepared.append((eid, entity_id, put, rows))
         names = self._name_ids(conn, all_names)
@@ -437,14 +434,11 @@ class SqliteStore:
                 (eid, tenant, entity_id, current[2], put.now, current[1],
                  orjson.dumps(put.entity))
             )
-            type_rows.extend((names[t], eid) for t in put.entity["type"])
-            leaf_rows.extend((eid, names[key], kind, num, txt)
-                             for key, kind, num, txt in rows.leaves)
-            for key, geometry, box in rows.geometries:
-                gid = self._next_gid
-                self._next_gid += 1
-                geo_rows.append((gid, eid, names[key], orjson.dumps(geometry)))
-                box_rows.append((gid, box[0], box[2], box[1], box[3]))
+            type_rows.extend((eid, names[t]) for t in put.entity["type"])
+            leaf_rows.extend((eid, names[leaf[0]], *leaf[1:]) for leaf in rows.leaves)
+            for ordinal, (key, geometry, box) in enumerate(rows.geometries):
+                geo_rows.append((eid * GEO_SLOTS + ordinal, box[0], box[2], box[1], box[3], eid,
+                                 names[key], orjson.dumps(geometry)))
         for start in range(0, len(deleted), CHUNK):
             chunk = deleted[start : start + CHUNK]
             conn.execute(f"DELETE FROM entities WHERE eid IN ({','.join('?' * len(chunk))})",
@@ -455,17 +449,15 @@ class SqliteStore:
             "modified_at = excluded.modified_at, version = excluded.version, doc = excluded.doc",
             entity_params,
         )
-        conn.executemany("INSERT INTO entity_types (tid, eid) VALUES (?, ?)", type_rows)
+        conn.executemany("INSERT INTO entity_types (eid, tid) VALUES (?, ?)", type_rows)
         conn.executemany(
-            "INSERT INTO attr_index (eid, kid, kind, num, txt) VALUES (?, ?, ?, ?, ?)", leaf_rows
+            "INSERT INTO attr_index (eid, kid, kind, num, txt, atype) VALUES (?, ?, ?, ?, ?, ?)",
+            leaf_rows,
         )
         conn.executemany(
-            "INSERT INTO geo_index (gid, eid, kid, geometry) VALUES (?, ?, ?, ?)", geo_rows
-        )
-        conn.executemany(
-            "INSERT INTO geo_rtree (gid, min_lon, max_lon, min_lat, max_lat) "
-            "VALUES (?, ?, ?, ?, ?)",
-            box_rows,
+            "INSERT INTO geo_rtree (gid, min_lon, max_lon, min_lat, max_lat, eid, kid, geometry) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            geo_rows,
         )
         return outcomes
 
@@ -475,12 +467,8 @@ class SqliteStore:
             marks = ",".join("?" * len(chunk))
             conn.execute(f"DELETE FROM entity_types WHERE eid IN ({marks})", chunk)
             conn.execute(f"DELETE FROM attr_index WHERE eid IN ({marks})", chunk)
-            conn.execute(
-                f"DELETE FROM geo_rtree WHERE gid IN (SELECT gid FROM geo_index WHERE eid IN "
-                f"({marks}))",
-                chunk,
-            )
-            conn.execute(f"DELETE FROM geo_index WHERE eid IN ({marks})", chunk)
+        conn.executemany("DELETE FROM geo_rtree WHERE gid >= ? AND gid < ?",
+                         [(eid * GEO_SLOTS, (eid + 1) * GEO_SLOTS) for eid in eids])
 
     async def delete_matching(self, tenant: str, query: EntityQuery) -> int:
         compiler = SqliteCompiler()
