@@ -38,7 +38,7 @@ from cityhub.broker import Hub
 from cityhub.ngsild.context import core_term_map
 
 BATCH = 1000
-CLIENTS = 4
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
 SQLITE_TABLES = ("names", "tenants", "entities", "entity_types", "attr_index", "geo_rtree")
 
 
@@ -180,7 +180,8 @@ end
 
 
 def wrk(url: str, duration: int, script: str | None = None) -> dict:
-    command = ["wrk", "-t2", "-c64", f"-d{duration}s", "--latency"]
+    # one wrk thread: on 2 cores the load generator gets one and the server the other
+    command = ["wrk", "-t1", "-c64", f"-d{duration}s", "--latency"]
     if script:
         command += ["-s", script]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub.api.entities import entity_list, render_options
 from cityhub.api.http import (
@@ -21,6 +22,7 @@ from cityhub.api.http import (
     options_of,
     read_body,
     request_context,
+    route,
     strip_context,
 )
 from cityhub.broker.batch import BatchResult
@@ -92,17 +94,22 @@ async def batch_query(request: Request) -> Response:
     raw = await read_body(request, request.app.state.settings.max_body_bytes)
     ctx = await request_context(request, raw, has_body=True)
     body = strip_context(raw)
-    options = render_options(params, ctx)
     query = query_from_body(body, ctx.terms, params.get("limit"), params.get("offset"),
                             flag(params, "count"))
+    options = render_options(params, ctx)
+    # the Query's own attrs and lang (clause 5.2.23) project the answer as the parameters do
+    if query.attrs and options.pick is None:
+        options = replace(options, pick=frozenset(query.attrs))
+    if isinstance(body.get("lang"), str) and "lang" not in params:
+        options = replace(options, lang=body["lang"])
     result = await request.app.state.hub.entities.query(ctx.tenant, query)
     return entity_list(result.entities, result.count, ctx, options, kind, params)
 
 
 routes = [
-    Route("/entityOperations/create", batch_create, methods=["POST"]),
-    Route("/entityOperations/upsert", batch_upsert, methods=["POST"]),
-    Route("/entityOperations/update", batch_update, methods=["POST"]),
-    Route("/entityOperations/delete", batch_delete, methods=["POST"]),
-    Route("/entityOperations/query", batch_query, methods=["POST"]),
+    route("/entityOperations/create", post=batch_create),
+    route("/entityOperations/upsert", post=batch_upsert),
+    route("/entityOperations/update", post=batch_update),
+    route("/entityOperations/delete", post=batch_delete),
+    route("/entityOperations/query", post=batch_query),
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub.api.http import (
     LD_JSON,
@@ -13,6 +12,7 @@ from cityhub.api.http import (
     flag,
     json_response,
     read_body,
+    route,
 )
 from cityhub.ngsild.errors import BadRequestData
 
@@ -61,8 +61,6 @@ async def delete_context(request: Request) -> Response:
 
 
 routes = [
-    Route("/jsonldContexts", list_contexts, methods=["GET"]),
-    Route("/jsonldContexts", add_context, methods=["POST"]),
-    Route("/jsonldContexts/{context_id:path}", serve_context, methods=["GET"]),
-    Route("/jsonldContexts/{context_id:path}", delete_context, methods=["DELETE"]),
+    route("/jsonldContexts", get=list_contexts, post=add_context),
+    route("/jsonldContexts/{context_id:path}", get=serve_context, delete=delete_context),
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub.api.http import (
     JSON,
@@ -14,6 +13,7 @@ from cityhub.api.http import (
     flag,
     json_response,
     request_context,
+    route,
     with_context,
 )
 
@@ -70,8 +70,8 @@ async def attribute_info(request: Request) -> Response:
 
 
 routes = [
-    Route("/types", list_types, methods=["GET"]),
-    Route("/types/{type:path}", type_info, methods=["GET"]),
-    Route("/attributes", list_attributes, methods=["GET"]),
-    Route("/attributes/{attr:path}", attribute_info, methods=["GET"]),
+    route("/types", get=list_types),
+    route("/types/{type:path}", get=type_info),
+    route("/attributes", get=list_attributes),
+    route("/attributes/{attr:path}", get=attribute_info),
 ]

@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub.api.http import (
     GEO_JSON,
@@ -22,12 +21,15 @@ from cityhub.api.http import (
     json_response,
     options_of,
     request_context,
+    route,
     with_context,
 )
-from cityhub.broker.query import QueryParams, build_query, split_list
+from cityhub.broker.query import QueryParams, build_query, split_names
+from cityhub.ngsild.entity import check_name
 from cityhub.ngsild.errors import BadRequestData
 from cityhub.ngsild.render import (
     CONCISE,
+    DEFAULT_OPTIONS,
     KEY_VALUES,
     NORMALIZED,
     RenderOptions,
@@ -46,6 +48,8 @@ QUERY_PARAMS = (
 
 
 def render_options(params: dict[str, str], ctx: RequestContext) -> RenderOptions:
+    if not params:
+        return DEFAULT_OPTIONS
     options = options_of(params, FORMAT_OPTIONS)
     fmt = NORMALIZED
     if "keyValues" in options:
@@ -54,13 +58,13 @@ def render_options(params: dict[str, str], ctx: RequestContext) -> RenderOptions
         fmt = CONCISE
     include_id = include_type = True
     pick = None
-    names = split_list(params.get("pick") or params.get("attrs"), "pick")
+    names = split_names(params.get("pick") or params.get("attrs"), "pick")
     if names:
         include_id, include_type = "id" in names, "type" in names
         pick = frozenset(ctx.terms.expand(n) for n in names if n not in ("id", "type"))
         if "pick" not in params:  # attrs projects attributes only
             include_id = include_type = True
-    omitted = split_list(params.get("omit"), "omit")
+    omitted = split_names(params.get("omit"), "omit")
     if "id" in omitted:
         include_id = False
     if "type" in omitted:
@@ -75,6 +79,12 @@ def render_options(params: dict[str, str], ctx: RequestContext) -> RenderOptions
         include_type=include_type,
         lang=params.get("lang"),
     )
+
+
+def geometry_property_of(params: dict[str, str], ctx: RequestContext) -> str:
+    """The expanded name of the GeoProperty a GeoJSON answer takes its geometry from."""
+    return ctx.terms.expand(check_name(params.get("geometryProperty") or "location",
+                                       "geometryProperty"))
 
 
 def render(stored: StoredEntity, ctx: RequestContext, options: RenderOptions, kind: str,
@@ -143,7 +153,7 @@ def query_params(params: dict[str, str]) -> QueryParams:
 
 def entity_list(entities: list[StoredEntity], count: int | None, ctx: RequestContext,
                 options: RenderOptions, kind: str, params: dict[str, str]) -> Response:
-    geometry_property = ctx.terms.expand(params.get("geometryProperty") or "location")
+    geometry_property = geometry_property_of(params, ctx)
     items = [render(s, ctx, options, kind, geometry_property) for s in entities]
     headers = {} if count is None else {"NGSILD-Results-Count": str(count)}
     if kind == GEO_JSON:
@@ -172,7 +182,7 @@ async def retrieve_entity(request: Request) -> Response:
     options = render_options(params, ctx)
     stored = await request.app.state.hub.entities.retrieve(
         ctx.tenant, request.path_params["entity_id"])
-    geometry_property = ctx.terms.expand(params.get("geometryProperty") or "location")
+    geometry_property = geometry_property_of(params, ctx)
     return json_response(render(stored, ctx, options, kind, geometry_property), ctx=ctx,
                          kind=kind)
 
@@ -244,15 +254,10 @@ async def delete_attr(request: Request) -> Response:
 
 
 routes = [
-    Route("/entities", create_entity, methods=["POST"]),
-    Route("/entities", query_entities, methods=["GET"]),
-    Route("/entities", purge_entities, methods=["DELETE"]),
-    Route("/entities/{entity_id:path}/attrs/{attr}", partial_update_attr, methods=["PATCH"]),
-    Route("/entities/{entity_id:path}/attrs/{attr}", delete_attr, methods=["DELETE"]),
-    Route("/entities/{entity_id:path}/attrs", append_attrs, methods=["POST"]),
-    Route("/entities/{entity_id:path}/attrs", update_attrs, methods=["PATCH"]),
-    Route("/entities/{entity_id:path}", retrieve_entity, methods=["GET"]),
-    Route("/entities/{entity_id:path}", delete_entity, methods=["DELETE"]),
-    Route("/entities/{entity_id:path}", replace_entity, methods=["PUT"]),
-    Route("/entities/{entity_id:path}", merge_entity, methods=["PATCH"]),
+    route("/entities", post=create_entity, get=query_entities, delete=purge_entities),
+    route("/entities/{entity_id:path}/attrs/{attr}", patch=partial_update_attr,
+          delete=delete_attr),
+    route("/entities/{entity_id:path}/attrs", post=append_attrs, patch=update_attrs),
+    route("/entities/{entity_id:path}", get=retrieve_entity, delete=delete_entity,
+          put=replace_entity, patch=merge_entity),
 ]

@@ -14,9 +14,10 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from cityhub.broker.entities import check_tenant
-from cityhub.ngsild.context import CORE_CONTEXT_URL, TermMap
+from cityhub.ngsild.context import CORE_CONTEXT_URL, TermMap, core_term_map
 from cityhub.ngsild.errors import (
     BadRequestData,
     InvalidRequest,
@@ -48,12 +49,18 @@ class RequestContext:
     context: Any
 
 
+#: the context of a request with neither a tenant header nor a Link header
+DEFAULT_CONTEXT = RequestContext("", core_term_map(), CORE_CONTEXT_URL)
+
+
 def tenant_of(request: Request) -> str:
     return check_tenant(request.headers.get("ngsild-tenant"))
 
 
 def check_params(request: Request, allowed: Iterable[str]) -> dict[str, str]:
     """The query parameters of a route: unknown ones are a 400, unimplemented ones a 501."""
+    if not request.scope["query_string"]:
+        return {}
     params = request.query_params
     allowed = set(allowed)
     for name in params:
@@ -151,6 +158,9 @@ async def body_context(request: Request, body: Any) -> tuple[Any, bool]:
 
 async def request_context(request: Request, body: Any = None, *, has_body: bool = False
                           ) -> RequestContext:
+    headers = request.headers
+    if not has_body and "link" not in headers and "ngsild-tenant" not in headers:
+        return DEFAULT_CONTEXT  # the common case: default tenant, core context
     tenant = tenant_of(request)
     resolver = request.app.state.hub.contexts
     if has_body:
@@ -175,9 +185,9 @@ def strip_context(body: Any) -> Any:
 def accepted(request: Request, offered: Iterable[str] = (JSON, LD_JSON)) -> str:
     """Clause 6.3.6: the representation to answer with, from the Accept header."""
     header = request.headers.get("accept")
-    offered = list(offered)
-    if not header:
+    if not header or header == "*/*" or header == JSON:
         return JSON
+    offered = list(offered)
     best, best_q = None, 0.0
     for part in header.split(","):
         pieces = part.strip().split(";")
@@ -246,3 +256,16 @@ async def body_and_context(request: Request) -> tuple[Any, RequestContext]:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     ctx = await request_context(request, body, has_body=True)
     return strip_context(body), ctx
+
+
+def route(path: str, **handlers: Any) -> Route:
+    """One route for a path, dispatching on the HTTP method (others get a 405).
+
+    One route per path keeps matching short (GET /entities/{id} is found by one regular
+    expression, not by trying every entity route) and makes the 405 answers exact."""
+    table = {name.upper(): handler for name, handler in handlers.items()}
+
+    async def endpoint(request: Request) -> Response:
+        return await table[request.method](request)
+
+    return Route(path, endpoint, methods=list(table), name=path)

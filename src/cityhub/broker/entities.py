@@ -7,12 +7,14 @@ read, and a concurrent change makes it retry on fresh data, so no update is lost
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cityhub.ngsild.context import TermMap
-from cityhub.ngsild.entity import EntityParser, check_uri, now_iso
+from cityhub.ngsild.entity import EntityParser, check_name, check_uri, now_iso
 from cityhub.ngsild.errors import (
     BadRequestData,
     Conflict,
@@ -42,6 +44,8 @@ R = TypeVar("R")
 DEFAULT_TENANT = ""
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 MAX_RETRIES = 8
+#: first back-off step between retries of a conflicting write, in seconds (doubles each time)
+RETRY_BACKOFF_S = 0.001
 
 
 def check_tenant(tenant: str | None) -> str:
@@ -158,6 +162,7 @@ class EntityBroker:
         self, tenant: str, entity_id: str, attr: str, payload: Any, terms: TermMap
     ) -> None:
         check_uri(entity_id, "entity id")
+        check_name(attr)
         now = now_iso()
         if not isinstance(payload, dict):
             raise BadRequestData("an attribute fragment must be a JSON object")
@@ -175,6 +180,7 @@ class EntityBroker:
         dataset_id: str | None, delete_all: bool,
     ) -> None:
         check_uri(entity_id, "entity id")
+        check_name(attr)
         if dataset_id is not None:
             check_uri(dataset_id, "datasetId")
         iri = terms.expand(attr)
@@ -194,7 +200,10 @@ class EntityBroker:
         add_types: list[str] | None = None,
     ) -> R:
         await self.require_tenant(tenant)
-        for _ in range(MAX_RETRIES):
+        for attempt in range(MAX_RETRIES):
+            if attempt:
+                # back off a random while, growing, so that racing writers stop colliding
+                await asyncio.sleep(random.uniform(0, RETRY_BACKOFF_S * 2**attempt))
             current = (await self.store.get(tenant, [entity_id])).get(entity_id)
             if current is None:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")

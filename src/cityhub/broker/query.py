@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityhub.ngsild.context import TermMap
-from cityhub.ngsild.entity import check_uri
+from cityhub.ngsild.entity import check_name, check_uri
 from cityhub.ngsild.errors import BadRequestData, TooManyResults
 from cityhub.ngsild.geo import GeoQuery, parse_geoq
 from cityhub.ngsild.q import map_attrs, parse_q
@@ -47,6 +47,11 @@ def split_list(text: str | None, what: str) -> list[str]:
     if any(not item.strip() for item in items):
         raise BadRequestData(f"{what} has an empty item")
     return [item.strip() for item in items]
+
+
+def split_names(text: str | None, what: str) -> list[str]:
+    """A comma-separated list of attribute names, each checked as a payload's would be."""
+    return [check_name(name, f"attribute name in {what}") for name in split_list(text, what)]
 
 
 def parse_int(text: str | None, what: str, default: int, minimum: int = 0) -> int:
@@ -98,7 +103,7 @@ def _check_pattern(pattern: str, what: str) -> None:
 def build_query(params: QueryParams, terms: TermMap, *, require_filter: bool = True
                 ) -> EntityQuery:
     ids = split_list(params.id, "id")
-    attrs = split_list(params.attrs, "attrs")
+    attrs = split_names(params.attrs, "attrs")
     geoq = _geoq(params, terms)
     q = map_attrs(parse_q(params.q), terms.expand) if params.q is not None else None
     scopeq = parse_scopeq(params.scopeq) if params.scopeq is not None else None

@@ -237,6 +237,10 @@ class EntityParser:
         return [self.instance(name, value, depth)]
 
     def instance(self, name: str, raw: Any, depth: int = 0) -> dict:
+        if type(raw) is dict and not (self.allow_null or self.partial):
+            simple = self._simple_instance(name, raw)
+            if simple is not None:
+                return simple
         if depth > MAX_SUB_DEPTH:
             raise BadRequestData(f"sub-attributes nested more than {MAX_SUB_DEPTH} levels deep")
         if raw is None or raw == NGSI_LD_NULL:
@@ -293,6 +297,52 @@ class EntityParser:
         ):
             raise BadRequestData(f"attribute {name!r} must be a GeoProperty")
         return self._stamp(inst)
+
+    def _simple_instance(self, name: str, raw: dict) -> dict | None:
+        """The most common shapes (a scalar Property, a Point GeoProperty, a Relationship, with
+        at most observedAt and unitCode), parsed without the general path's bookkeeping. None
+        when `raw` is anything else; the general path then decides, with the same result."""
+        kind = raw.get("type")
+        if kind == PROPERTY:
+            value = raw.get("value")
+            kind_of_value = type(value)
+            if not (kind_of_value is str or kind_of_value is int or kind_of_value is bool
+                    or (kind_of_value is float and math.isfinite(value))):
+                return None
+            if name in GEO_ATTRIBUTES:
+                return None
+            inst: dict[str, Any] = {"type": PROPERTY, "value": value}
+        elif kind == GEO_PROPERTY:
+            value = raw.get("value")
+            if type(value) is not dict or value.get("type") != "Point" or len(value) != 2:
+                return None
+            position = value.get("coordinates")
+            if type(position) is not list or len(position) != 2:
+                return None
+            lon, lat = position
+            if not (type(lon) in (int, float) and type(lat) in (int, float)
+                    and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+                return None
+            inst = {"type": GEO_PROPERTY,
+                    "value": {"type": "Point", "coordinates": [float(lon), float(lat)]}}
+        elif kind == RELATIONSHIP:
+            target = raw.get("object")
+            if not is_uri(target):
+                return None
+            inst = {"type": RELATIONSHIP, "object": target}
+        else:
+            return None
+        for key, item in raw.items():
+            if key == "type" or key == "value" or key == "object":
+                continue
+            if key == "observedAt":
+                inst["observedAt"] = normalise_datetime(item, f"observedAt of {name!r}")
+            elif key == "unitCode" and type(item) is str and 0 < len(item) <= 64:
+                inst["unitCode"] = item
+            else:
+                return None
+        inst["createdAt"] = inst["modifiedAt"] = self.now
+        return inst
 
     def _stamp(self, inst: dict) -> dict:
         inst["createdAt"] = self.now
@@ -400,83 +450,91 @@ def index_leaves(entity: dict) -> list[Leaf]:
         rows[("@scope", "s", 0.0, scope)] = None
     for iri, instances in entity["attrs"].items():
         for inst in instances:
-            own: dict[tuple[str, str, float, str], None] = {}
-            _instance_leaves(iri, inst, own, 0)
-            attribute_type: str | None = inst["type"]
-            for row in own:
-                if row not in rows:
-                    if row[0] == iri and attribute_type is not None:
-                        rows[row] = attribute_type
-                        attribute_type = None
-                    else:
-                        rows[row] = None
+            head = _instance_leaves(iri, inst, rows, 0)
+            if rows[head] is None:
+                rows[head] = inst["type"]
     return [(k[0], k[1], k[2], k[3], a) for k, a in rows.items()]
 
 
-def _instance_leaves(key: str, inst: dict, rows: dict, depth: int) -> None:
+def _instance_leaves(key: str, inst: dict, rows: dict, depth: int) -> tuple:
+    """Add an instance's rows; return the first row at `key` itself (value or presence)."""
     kind = inst["type"]
-    scalar = True
+    head = None
     if kind == PROPERTY:
-        scalar = _value_leaves(key, inst["value"], rows, 0, [0])
+        value = inst["value"]
+        kind_of_value = type(value)
+        if kind_of_value is float or kind_of_value is int:  # the common case, inline
+            head = (key, "n", float(value), "")
+            rows.setdefault(head, None)
+        elif kind_of_value is str:
+            head = (key, "s", 0.0, value)
+            rows.setdefault(head, None)
+        else:
+            head = _value_leaves(key, value, rows, 0, [0])
     elif kind == RELATIONSHIP:
-        rows[(key, "s", 0.0, inst["object"])] = None
-    elif kind == LIST_RELATIONSHIP:
-        for uri in inst["objectList"][:MAX_LEAVES_PER_VALUE]:
-            rows[(key, "s", 0.0, uri)] = None
-        scalar = bool(inst["objectList"])
+        head = (key, "s", 0.0, inst["object"])
+        rows.setdefault(head, None)
     elif kind == LIST_PROPERTY:
-        scalar = _value_leaves(key, inst["valueList"], rows, 0, [0])
-    elif kind == LANGUAGE_PROPERTY:
-        for text in inst["languageMap"].values():
-            for item in text if isinstance(text, list) else [text]:
-                rows[(key, "s", 0.0, item)] = None
-    elif kind == VOCAB_PROPERTY:
-        vocab = inst["vocab"]
-        for item in vocab if isinstance(vocab, list) else [vocab]:
-            rows[(key, "s", 0.0, item)] = None
+        head = _value_leaves(key, inst["valueList"], rows, 0, [0])
     else:
-        scalar = False
-    if not scalar:
-        rows[(key, "p", 0.0, "")] = None
+        texts: list[str] = []
+        if kind == LIST_RELATIONSHIP:
+            texts = inst["objectList"][:MAX_LEAVES_PER_VALUE]
+        elif kind == LANGUAGE_PROPERTY:
+            for text in inst["languageMap"].values():
+                texts.extend(text if isinstance(text, list) else [text])
+        elif kind == VOCAB_PROPERTY:
+            vocab = inst["vocab"]
+            texts = vocab if isinstance(vocab, list) else [vocab]
+        for text in texts:
+            row = (key, "s", 0.0, text)
+            rows.setdefault(row, None)
+            head = head or row
+    if head is None:
+        head = (key, "p", 0.0, "")
+        rows.setdefault(head, None)
     observed = inst.get("observedAt")
     if observed is not None:
-        rows[(key + "." + OBSERVED_AT_IRI, "s", 0.0, observed)] = None
+        rows.setdefault((key + "." + OBSERVED_AT_IRI, "s", 0.0, observed), None)
     if depth < MAX_SUB_DEPTH:
         subs = inst.get("sub")
         if subs:
             for sub_iri, sub in subs.items():
                 _instance_leaves(key + "." + sub_iri, sub, rows, depth + 1)
+    return head
 
 
-def _value_leaves(key: str, value: Any, rows: dict, depth: int, budget: list[int]) -> bool:
-    """Add the scalar leaves of a value; True if some scalar sits at `key` itself."""
+def _value_leaves(
+    key: str, value: Any, rows: dict, depth: int, budget: list[int]
+) -> tuple | None:
+    """Add the scalar leaves of a value; return the first row at `key` itself, if any."""
     if budget[0] >= MAX_LEAVES_PER_VALUE:
-        return False
+        return None
     budget[0] += 1
     if value is True or value is False:
-        rows[(key, "b", 1.0 if value else 0.0, "")] = None
+        row: tuple = (key, "b", 1.0 if value else 0.0, "")
     elif isinstance(value, int | float):
         if not (math.isfinite(value) and abs(value) < 1e300):
-            return False
-        rows[(key, "n", float(value), "")] = None
+            return None
+        row = (key, "n", float(value), "")
     elif isinstance(value, str):
-        rows[(key, "s", 0.0, value)] = None
+        row = (key, "s", 0.0, value)
     elif isinstance(value, list):
-        found = False
+        head = None
         for item in value:
             if not isinstance(item, list | dict):
-                found = _value_leaves(key, item, rows, depth, budget) or found
-        return found
-    elif isinstance(value, dict):
-        if depth < MAX_COMPOUND_DEPTH:
+                row = _value_leaves(key, item, rows, depth, budget)
+                head = head or row
+        return head
+    else:
+        if isinstance(value, dict) and depth < MAX_COMPOUND_DEPTH:
             for name, item in value.items():
                 sub_key = key + "[" + name + "]"
-                if not _value_leaves(sub_key, item, rows, depth + 1, budget):
-                    rows[(sub_key, "p", 0.0, "")] = None
-        return False
-    else:
-        return False
-    return True
+                if _value_leaves(sub_key, item, rows, depth + 1, budget) is None:
+                    rows.setdefault((sub_key, "p", 0.0, ""), None)
+        return None
+    rows.setdefault(row, None)
+    return row
 
 
 def leaves_lookup(entity: dict) -> Callable[[str], list[Any] | None]:

@@ -88,7 +88,7 @@ class NonexistentTenant(NgsiLdError):
 class NotImplementedFeature(NgsiLdError):
     """A part of the specification CityHub knows of but does not implement (yet)."""
 
-    type_uri = ETSI_ERRORS + "OperationNotSupported"
+    type_uri = CITYHUB_ERRORS + "NotImplemented"
     title = "Not implemented"
 
 

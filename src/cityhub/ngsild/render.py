@@ -20,6 +20,9 @@ from cityhub.ngsild.entity import (
     VOCAB_PROPERTY,
 )
 
+#: `scope` as pick/omit name it: expanded by the core context, which every term map includes
+SCOPE_IRI = "https://uri.etsi.org/ngsi-ld/scope"
+
 NORMALIZED = "normalized"
 CONCISE = "concise"
 KEY_VALUES = "keyValues"
@@ -56,7 +59,7 @@ def render_entity(
     if options.include_type:
         types = [compact(t) for t in entity["type"]]
         out["type"] = types[0] if len(types) == 1 else types
-    if "scope" in entity and _keep("scope", options):
+    if "scope" in entity and _keep(SCOPE_IRI, options):
         scope = entity["scope"]
         out["scope"] = scope[0] if len(scope) == 1 and options.format != NORMALIZED else scope
     if options.sys_attrs and options.format != KEY_VALUES:
@@ -73,8 +76,9 @@ def render_entity(
     return out
 
 
-def _keep(name: str, options: RenderOptions) -> bool:
-    return options.pick is None or name in options.pick
+def _keep(iri: str, options: RenderOptions) -> bool:
+    """Whether pick/omit (expanded names) keep the entity member `iri`."""
+    return (options.pick is None or iri in options.pick) and iri not in options.omit
 
 
 def render_instance(inst: dict, compact: Callable[[str], str], options: RenderOptions) -> Any:

@@ -19,11 +19,17 @@ class EntityRows:
 
 def entity_rows(entity: dict) -> EntityRows:
     leaves = index_leaves(entity)
-    names = set(entity["type"])
-    names.update(leaf[0] for leaf in leaves)
+    names = {leaf[0] for leaf in leaves}
+    names.update(entity["type"])
     geometries = []
     for iri, instances in entity["attrs"].items():
         for inst in instances:
             if inst["type"] == GEO_PROPERTY:
-                geometries.append((iri, inst["value"], bbox(inst["value"])))
+                value = inst["value"]
+                if value["type"] == "Point":
+                    lon, lat = value["coordinates"][:2]
+                    box = (lon, lat, lon, lat)
+                else:
+                    box = bbox(value)
+                geometries.append((iri, value, box))
     return EntityRows(names, leaves, geometries)

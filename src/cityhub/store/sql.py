@@ -46,9 +46,17 @@ class QueryCompiler:
     def geo_condition(self, geoq: GeoQuery) -> str:
         raise NotImplementedError
 
+    def tenant_condition(self, driven: bool) -> str:
+        """The tenant filter; `driven` says a more selective condition (ids, geometry) exists
+        that the database should start from instead."""
+        return "e.tenant = ?"
+
     # -- entry point -------------------------------------------------------------------------
     def where(self, tenant: str, query: EntityQuery) -> str:
-        clauses = [self.param("e.tenant = ?", tenant)]
+        driving = _driving_comparison(query.q)
+        driven = (query.geoq is not None or any(s.ids for s in query.selectors)
+                  or driving is not None)
+        clauses = [self.param(self.tenant_condition(driven), tenant)]
         if query.geoq is not None:
             clauses.append(self.geo_condition(query.geoq))
         if query.selectors:
@@ -64,7 +72,7 @@ class QueryCompiler:
         if query.scopeq is not None:
             clauses.append(self.scope(query.scopeq))
         if query.q is not None:
-            clauses.append(self.q(query.q))
+            clauses.append(self.q(query.q, driving))
         return " AND ".join(clauses)
 
     def selector(self, selector: EntitySelector) -> str:
@@ -110,13 +118,31 @@ class QueryCompiler:
         return self._connect(node, self.scope)
 
     # -- q -----------------------------------------------------------------------------------
-    def q(self, node: Any) -> str:
+    def q(self, node: Any, driving: Comparison | None = None) -> str:
+        """`driving`, a top-level `==` comparison, is compiled as an `IN` over the attribute
+        index (which its (kid, kind, num, txt) index answers directly) rather than a
+        correlated EXISTS, so that a selective equality or range drives the query."""
+        if driving is not None:
+            if node is driving:
+                return self._driving(node)
+            if isinstance(node, And):
+                return "(" + " AND ".join(
+                    self._driving(item) if item is driving else self.q(item)
+                    for item in node.items) + ")"
         if isinstance(node, Exists):
             sql = self._leaf_exists(node.path, "")
             return "NOT " + sql if node.negated else sql
         if isinstance(node, Comparison):
             return self._comparison(node)
         return self._connect(node, self.q)
+
+    def _driving(self, node: Comparison) -> str:
+        condition, values = self._equality(node.value)
+        if condition is None:
+            return FALSE
+        self.params.append(leaf_key(node.path.attr, node.path.sub, node.path.compound))
+        self.params.extend(values)
+        return f"e.eid IN (SELECT a.eid FROM attr_index a WHERE a.kid = {NAME_ID} AND {condition})"
 
     def _leaf_exists(self, path: AttrPath, condition: str, *values: Any) -> str:
         self.params.append(leaf_key(path.attr, path.sub, path.compound))
@@ -173,6 +199,15 @@ class QueryCompiler:
         if not parts:
             return None, []
         return "(" + " OR ".join(parts) + ")", values
+
+
+def _driving_comparison(node: Any) -> Comparison | None:
+    """The `==` comparison (equality, list or range) a query can start from, if any."""
+    candidates = node.items if isinstance(node, And) else (node,)
+    for item in candidates:
+        if isinstance(item, Comparison) and item.op == "==":
+            return item
+    return None
 
 
 def _scalar(value: Any) -> tuple[str, Any]:

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS attr_index (
     atype TEXT,
     PRIMARY KEY (eid, kid, kind, num, txt)
 ) WITHOUT ROWID;
+-- equality and range comparisons (a==x, a==x..y) start from this index
+CREATE INDEX IF NOT EXISTS attr_index_value ON attr_index (kid, kind, num, txt);
 -- One row per GeoProperty instance: gid = eid * GEO_SLOTS + ordinal, so an entity's rows are
 -- one rowid range; the geometry itself rides along as auxiliary columns.
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (

@@ -41,7 +41,7 @@ from cityhub.store.base import (
     WriteOp,
     WriteOutcome,
 )
-from cityhub.store.rows import entity_rows
+from cityhub.store.rows import EntityRows, entity_rows
 from cityhub.store.sql import NAME_ID, QueryCompiler
 from cityhub.store.sqlite.schema import GEO_SLOTS, connect, create_schema, encode_geo_query
 
@@ -50,9 +50,16 @@ T = TypeVar("T")
 #: SQLite's default bound-parameter limit is 32766 (since 3.32); stay well below it
 CHUNK = 900
 MAX_JOBS_PER_COMMIT = 64
+#: get() of at most this many ids runs on the calling thread
+INLINE_READ_MAX_IDS = 16
 
 
 class SqliteCompiler(QueryCompiler):
+    def tenant_condition(self, driven: bool) -> str:
+        # The unary + keeps SQLite from scanning the tenant's index when an id list or a
+        # geometry can drive the query (it then looks entities up by rowid instead).
+        return "+e.tenant = ?" if driven else "e.tenant = ?"
+
     def regex(self, value_sql: str) -> str:
         return f"regexp(?, {value_sql})"
 
@@ -102,6 +109,7 @@ class SqliteStore:
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
+        self._inline_conn: sqlite3.Connection | None = None
         self._names: dict[str, int] = {}
         self._tenants: set[str] = set()
         self._next_eid = 1
@@ -145,6 +153,9 @@ class SqliteStore:
         for conn in self._reader_conns:
             conn.close()
         self._reader_conns.clear()
+        if self._inline_conn is not None:
+            self._inline_conn.close()
+            self._inline_conn = None
         if self._write_conn is not None:
             self._write_conn.close()
             self._write_conn = None
@@ -246,6 +257,16 @@ class SqliteStore:
         )
 
     async def get(self, tenant: str, ids: Sequence[str]) -> dict[str, StoredEntity]:
+        if len(ids) <= INLINE_READ_MAX_IDS and self._pool is not None:
+            # A primary-key look-up takes microseconds: run it here rather than pay for a
+            # thread hand-off (bench/broker.py, GET /entities/{id}). WAL readers never wait
+            # for the writer, so this cannot block the event loop on a lock.
+            if self._inline_conn is None:
+                self._inline_conn = self._connect(read_only=True)
+            try:
+                return self._get(self._inline_conn, tenant, list(ids))
+            except Exception as exc:
+                raise _translate(exc) from None
         return await self._read(lambda c: self._get(c, tenant, list(ids)))
 
     def _get(
@@ -322,18 +343,26 @@ class SqliteStore:
                 where += f" AND an.name IN ({','.join('?' * len(attributes))})"
                 params.extend(attributes)
             summaries: dict[str, AttributeSummary] = {}
-            for attr, kind, type_name, count in conn.execute(
-                "SELECT an.name, a.atype, n.name, count(*) FROM attr_index a "
+            # counted without joining the types: an instance of a multi-typed entity is one
+            for attr, kind, count in conn.execute(
+                "SELECT an.name, a.atype, count(*) FROM attr_index a "
                 "JOIN entities e ON e.eid = a.eid JOIN names an ON an.nid = a.kid "
-                "JOIN entity_types t ON t.eid = a.eid JOIN names n ON n.nid = t.tid "
-                f"WHERE a.atype IS NOT NULL AND {where} GROUP BY an.name, a.atype, n.name "
+                f"WHERE a.atype IS NOT NULL AND {where} GROUP BY an.name, a.atype "
                 "ORDER BY an.name",
                 params,
             ):
                 summary = summaries.setdefault(attr, AttributeSummary(attr, 0))
                 summary.kinds.add(kind)
-                summary.types.add(type_name)
                 summary.count += count
+            for attr, type_name in conn.execute(
+                "SELECT DISTINCT an.name, n.name FROM attr_index a "
+                "JOIN entities e ON e.eid = a.eid JOIN names an ON an.nid = a.kid "
+                "JOIN entity_types t ON t.eid = a.eid JOIN names n ON n.nid = t.tid "
+                f"WHERE a.atype IS NOT NULL AND {where}",
+                params,
+            ):
+                if attr in summaries:  # else written between the two reads
+                    summaries[attr].types.add(type_name)
             return list(summaries.values())
 
         return await self._read(run)
@@ -343,12 +372,24 @@ class SqliteStore:
         self, tenant: str, ops: Sequence[WriteOp], *, want_previous: bool = False
     ) -> list[WriteOutcome]:
         ops = list(ops)
-        outcomes = await self._write(lambda c: self._apply(c, tenant, ops, want_previous))
+        # Index rows and documents are computed here, not on the writer thread, so that the
+        # writer spends its time in SQLite (which releases the GIL) while this thread works.
+        prepared = [
+            (entity_rows(op.entity), orjson.dumps(op.entity)) if isinstance(op, Put) else None
+            for op in ops
+        ]
+        outcomes = await self._write(
+            lambda c: self._apply(c, tenant, ops, prepared, want_previous))
         self._tenants.add(tenant)
         return outcomes
 
     def _apply(
-        self, conn: sqlite3.Connection, tenant: str, ops: list[WriteOp], want_previous: bool
+        self,
+        conn: sqlite3.Connection,
+        tenant: str,
+        ops: list[WriteOp],
+        prepared: list[tuple[EntityRows, bytes] | None],
+        want_previous: bool,
     ) -> list[WriteOutcome]:
         if tenant not in self._tenants:
             conn.execute(
@@ -373,25 +414,30 @@ class SqliteStore:
                 )
                 state[row[1]] = [row[0], row[2], row[3], True, previous]
         touched_existing: set[int] = set()
-        final: dict[int, tuple[str, Put | None]] = {}  # eid -> (entity id, put or None=delete)
+        # eid -> (entity id, put and its prepared rows, or None for a delete)
+        final: dict[int, tuple[str, tuple[Put, EntityRows, bytes] | None]] = {}
         outcomes: list[WriteOutcome] = []
-        for op in ops:
+        for op, rows_and_doc in zip(ops, prepared, strict=True):
             if isinstance(op, Put):
                 entity_id = op.entity["id"]
                 current = state.get(entity_id)
                 outcome = WriteOutcome(entity_id, previous=current[4] if current else None)
+                assert rows_and_doc is not None
                 error = _check(op, current)
+                if error is None and len(rows_and_doc[0].geometries) > GEO_SLOTS:
+                    error = BadRequestData(
+                        f"an entity may have at most {GEO_SLOTS} GeoProperty instances")
                 if error is not None:
                     outcome.error = error
                 elif current is None:
                     eid = self._next_eid
                     self._next_eid += 1
                     state[entity_id] = [eid, 1, op.now, False, None]
-                    final[eid] = (entity_id, op)
+                    final[eid] = (entity_id, (op, *rows_and_doc))
                     outcome.created = True
                 else:
                     current[1] += 1
-                    final[current[0]] = (entity_id, op)
+                    final[current[0]] = (entity_id, (op, *rows_and_doc))
                     if current[3]:
                         touched_existing.add(current[0])
                 outcomes.append(outcome)
@@ -414,28 +460,22 @@ class SqliteStore:
         leaf_rows: list[tuple[Any, ...]] = []
         geo_rows: list[tuple[Any, ...]] = []
         deleted: list[int] = []
-        prepared = []
         all_names: set[str] = set()
+        for _, put in final.values():
+            if put is not None:
+                all_names.update(put[1].names)
+        names = self._name_ids(conn, all_names)
         for eid, (entity_id, put) in final.items():
             if put is None:
                 deleted.append(eid)
                 continue
-            rows = entity_rows(put.entity)
-            if len(rows.geometries) > GEO_SLOTS:
-                outcomes[[o.entity_id for o in outcomes].index(entity_id)].error = BadRequestData(
-                    f"an entity may have at most {GEO_SLOTS} GeoProperty instances")
-                continue
-            all_names.update(rows.names)
-            prepared.append((eid, entity_id, put, rows))
-        names = self._name_ids(conn, all_names)
-        for eid, entity_id, put, rows in prepared:
+            op, rows, doc = put
             current = state[entity_id]
             entity_params.append(
-                (eid, tenant, entity_id, current[2], put.now, current[1],
-                 orjson.dumps(put.entity))
-            )
-            type_rows.extend((eid, names[t]) for t in put.entity["type"])
-            leaf_rows.extend((eid, names[leaf[0]], *leaf[1:]) for leaf in rows.leaves)
+                (eid, tenant, entity_id, current[2], op.now, current[1], doc))
+            type_rows.extend((eid, names[t]) for t in op.entity["type"])
+            leaf_rows.extend([(eid, names[leaf[0]], leaf[1], leaf[2], leaf[3], leaf[4])
+                              for leaf in rows.leaves])
             for ordinal, (key, geometry, box) in enumerate(rows.geometries):
                 geo_rows.append((eid * GEO_SLOTS + ordinal, box[0], box[2], box[1], box[3], eid,
                                  names[key], orjson.dumps(geometry)))
