@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.routing import Mount, Route
 
 from cityhub import __version__
 from cityhub.api import batch, contexts, discovery, entities
@@ -34,37 +33,11 @@ async def on_ngsi_ld_error(request: Request, exc: Exception) -> Response:
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        # Starlette's Allow names the methods of the first route that matched the path only;
-        # each method is a route of its own here, so gather them all.
-        allow = allowed_methods(request.app.routes, request.url.path,
-                                request.scope.get("app_root_path", ""))
-        headers = dict(exc.headers or {})
-        if allow:
-            headers["Allow"] = ", ".join(allow)
         return problem_response(MethodNotAllowed(f"{request.method} is not allowed here"),
-                                headers)
+                                dict(exc.headers or {}))
     if exc.status_code == 404:
         return problem_response(ResourceNotFound(f"no resource at {request.url.path[:200]}"))
     return Response(status_code=exc.status_code, headers=exc.headers)
-
-
-def allowed_methods(routes: list[BaseRoute], path: str, root_path: str = "") -> list[str]:
-    """Every method some route answers at `path` (for the Allow header of a 405)."""
-    methods: set[str] = set()
-
-    def walk(routes: list[BaseRoute], scope: dict[str, Any]) -> None:
-        for route in routes:
-            match, child = route.matches(scope)
-            if match is Match.NONE:
-                continue
-            if isinstance(route, Mount):
-                walk(route.routes, {**scope, **child})
-            elif isinstance(route, Route) and route.methods:
-                methods.update(route.methods)
-
-    walk(routes, {"type": "http", "path": path, "root_path": root_path, "method": "",
-                  "path_params": {}})
-    return sorted(methods)
 
 
 async def version(request: Request) -> Response:
@@ -74,7 +47,8 @@ async def version(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Starlette:
     settings = settings or Settings()
-    hub = hub or Hub.from_dsn(settings.db, context_fetch_timeout=settings.context_fetch_timeout)
+    hub = hub or Hub.from_dsn(settings.db, context_fetch_timeout=settings.context_fetch_timeout,
+                              context_allow=settings.context_allow)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -35,7 +35,7 @@ async def list_contexts(request: Request) -> Response:
 async def add_context(request: Request) -> Response:
     check_params(request, ())
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    base = str(request.base_url).rstrip("/")
+    base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
     record = await request.app.state.hub.contexts.add(body, base)
     return empty_response(201, headers={"Location": record.url})
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cityhub.broker.batch import BatchBroker
 from cityhub.broker.contexts import ContextResolver
 from cityhub.broker.discovery import Discovery
@@ -15,15 +17,22 @@ from cityhub.store.base import Store, open_store
 class Hub:
     """The broker core over one store: what `cityhub serve` runs and the services call."""
 
-    def __init__(self, store: Store, *, context_fetch_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        context_fetch_timeout: float = 5.0,
+        context_allow: tuple[str, ...] | None = None,
+    ) -> None:
         self.store = store
-        self.contexts = ContextResolver(store, fetch_timeout=context_fetch_timeout)
+        self.contexts = ContextResolver(store, fetch_timeout=context_fetch_timeout,
+                                        allow=context_allow)
         self.entities = EntityBroker(store)
         self.batch = BatchBroker(store)
         self.discovery = Discovery(store)
 
     @classmethod
-    def from_dsn(cls, dsn: str, **options: float) -> Hub:
+    def from_dsn(cls, dsn: str, **options: Any) -> Hub:
         return cls(open_store(dsn), **options)
 
     async def start(self) -> None:

@@ -46,9 +46,19 @@ class ContextUsage:
 class ContextResolver:
     """Turns Link headers and inline contexts into TermMaps; caches and hosts contexts."""
 
-    def __init__(self, store: Store, *, fetch_timeout: float = 5.0, cache_size: int = 512) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        fetch_timeout: float = 5.0,
+        cache_size: int = 512,
+        allow: tuple[str, ...] | None = None,
+    ) -> None:
         self.store = store
         self.fetch_timeout = fetch_timeout
+        #: URL prefixes that may be fetched (None: any http(s) URL), so an operator can keep
+        #: the hub from reaching addresses a client names
+        self.allow = allow
         self._records: dict[str, ContextRecord] = {}  # by URL
         self._compiled: OrderedDict[Any, TermMap] = OrderedDict()
         self._cache_size = cache_size
@@ -120,6 +130,10 @@ class ContextResolver:
             return record.document
         if not is_uri(url) or not url.startswith(("http://", "https://")):
             raise BadRequestData(f"@context {url[:200]!r} is not an http(s) URL")
+        if self.allow is not None and not url.startswith(self.allow):
+            raise LdContextNotAvailable(
+                f"@context {url[:200]} is not known here, and this hub fetches contexts only "
+                "from the sources its operator allows")
         pending = self._inflight.get(url)
         if pending is None:
             pending = asyncio.ensure_future(self._fetch(url))
