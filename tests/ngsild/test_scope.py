@@ -151,7 +151,7 @@ def test_parse_scopeq(text, expected):
         ("()", "expected a scope at position 1, got ')'"),
         ("/A(/B)", "expected ';', '|' or ',' at position 2, got '('"),
         ("/A /B", "expected ';', '|' or ',' at position 3, got '/B'"),
-        ("/A\x00", "the character '\\x00' at position 1"),
+        ("/A\x00", "control character '\\x00' at position 2"),
         ("/Madrid/ /Parks", "percent-encoded as %2B"),  # a '+' decoded as a space
         ("(" * 33 + "/A" + ")" * 33, "nested deeper than 32 at position 32"),
     ],

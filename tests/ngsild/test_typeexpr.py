@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cityhub.ngsild.errors import BadRequestData
-from cityhub.ngsild.logic import And, Or
+from cityhub.ngsild.logic import MAX_NESTING, And, Or
 from cityhub.ngsild.typeexpr import (
-    MAX_NESTING,
     TypeName,
     format_type_expression,
     map_types,
@@ -65,8 +64,8 @@ def test_parse(text, expected):
         ("(A B)", "missing ')' for the '(' at position 0 (at position 3)"),
         ("A)", "unmatched ')' at position 1"),
         ("()", "expected a type name at position 1, got ')'"),
-        ("A(B)", "expected ',', '|' or ';' at position 1, got '('"),
-        ("Air Quality", "expected ',', '|' or ';' at position 4, got 'Quality'"),
+        ("A(B)", "expected ';', '|' or ',' at position 1, got '('"),
+        ("Air Quality", "expected ';', '|' or ',' at position 4, got 'Quality'"),
         ("A\x00B", "control character '\\x00' at position 1"),
         ("A,\x7f", "control character '\\x7f' at position 2"),
         ("(" * (MAX_NESTING + 1) + "A" + ")" * (MAX_NESTING + 1), "nested deeper than 32"),

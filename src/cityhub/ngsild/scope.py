@@ -47,16 +47,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityhub.ngsild.errors import BadRequestData
-from cityhub.ngsild.logic import And, Or
+from cityhub.ngsild.logic import And, Or, parse_connectives
 
 #: The longest scope string accepted in an Entity.
 MAX_SCOPE_LENGTH = 1024
 #: The most scopes one Entity may have.
 MAX_SCOPES = 256
 #: The deepest nesting of parentheses accepted in a scope query.
-MAX_NESTING = 32
 
-_OPERATORS = {";": "and", "|": "or", ",": "or", "(": "open", ")": "close"}
 _FORBIDDEN_IN_LEVEL = frozenset("/#+,;|()")
 # Characters that are special in a Python or PostgreSQL (ARE) regular expression.
 _REGEX_SPECIAL = frozenset("\\.^$|?*+()[]{}")
@@ -161,104 +159,6 @@ def _pattern(text: str, start: int, word: str) -> ScopeMatch:
     return ScopeMatch(tuple(levels))
 
 
-def _tokenize(text: str) -> list[tuple[str, str, int]]:
-    tokens: list[tuple[str, str, int]] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        kind = _OPERATORS.get(ch)
-        if kind is not None:
-            tokens.append((kind, ch, i))
-            i += 1
-            continue
-        start = i
-        while i < n and text[i] not in _OPERATORS and not text[i].isspace():
-            i += 1
-        tokens.append(("word", text[start:i], start))
-    return tokens
-
-
-class _Parser:
-    __slots__ = ("pos", "text", "tokens")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = _tokenize(text)
-        self.pos = 0
-
-    def _peek(self) -> tuple[str, str, int] | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def parse(self) -> ScopeQuery:
-        node = self._or(0)
-        tok = self._peek()
-        if tok is not None:
-            kind, value, at = tok
-            if kind == "close":
-                raise BadRequestData(f"invalid scopeQ: unmatched ')' at position {at}")
-            raise BadRequestData(
-                f"invalid scopeQ: expected ';', '|' or ',' at position {at}, got {value[:64]!r}"
-            )
-        return node
-
-    def _or(self, depth: int) -> ScopeQuery:
-        items = [self._and(depth)]
-        while (tok := self._peek()) is not None and tok[0] == "or":
-            self.pos += 1
-            items.append(self._and(depth))
-        return _combine(Or, items)
-
-    def _and(self, depth: int) -> ScopeQuery:
-        items = [self._primary(depth)]
-        while (tok := self._peek()) is not None and tok[0] == "and":
-            self.pos += 1
-            items.append(self._primary(depth))
-        return _combine(And, items)
-
-    def _primary(self, depth: int) -> ScopeQuery:
-        tok = self._peek()
-        if tok is None:
-            raise BadRequestData(
-                f"invalid scopeQ: expected a scope at position {len(self.text)} (end of input)"
-            )
-        kind, value, at = tok
-        if kind == "word":
-            self.pos += 1
-            return _pattern(self.text, at, value)
-        if kind == "open":
-            if depth >= MAX_NESTING:
-                raise BadRequestData(
-                    f"invalid scopeQ: parentheses nested deeper than {MAX_NESTING} at position {at}"
-                )
-            self.pos += 1
-            node = self._or(depth + 1)
-            close = self._peek()
-            if close is None or close[0] != "close":
-                where = f"position {close[2]}" if close else f"position {len(self.text)}"
-                raise BadRequestData(
-                    f"invalid scopeQ: missing ')' for the '(' at position {at} (at {where})"
-                )
-            self.pos += 1
-            return node
-        raise BadRequestData(f"invalid scopeQ: expected a scope at position {at}, got {value!r}")
-
-
-def _combine(kind: type[And] | type[Or], items: list[Any]) -> Any:
-    if len(items) == 1:
-        return items[0]
-    flat: list[Any] = []
-    for item in items:
-        if isinstance(item, kind):
-            flat.extend(item.items)
-        else:
-            flat.append(item)
-    return kind(tuple(flat))
-
-
 def parse_scopeq(text: str, *, max_length: int = 2048) -> ScopeMatch | And | Or:
     """Parse a ``scopeQ`` value (URL-decoding already done) into a tree."""
     if not isinstance(text, str):
@@ -267,7 +167,7 @@ def parse_scopeq(text: str, *, max_length: int = 2048) -> ScopeMatch | And | Or:
         raise BadRequestData(f"scopeQ is too long ({len(text)} characters, at most {max_length})")
     if not text.strip():
         raise BadRequestData("scopeQ must not be empty")
-    return _Parser(text).parse()
+    return parse_connectives(text, "scopeQ", "a scope", lambda word, at: _pattern(text, at, word))
 
 
 def format_scopeq(node: ScopeMatch | And | Or) -> str:

@@ -25,12 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityhub.ngsild.errors import BadRequestData
-from cityhub.ngsild.logic import And, Or
-
-#: The deepest nesting of parentheses accepted.
-MAX_NESTING = 32
-
-_OPERATORS = {";": "and", "|": "or", ",": "or", "(": "open", ")": "close"}
+from cityhub.ngsild.logic import And, Or, parse_connectives
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,117 +38,6 @@ class TypeName:
 TypeExpr = TypeName | And | Or
 
 
-def _is_name_char(ch: str) -> bool:
-    return ch not in _OPERATORS and not ch.isspace() and ch.isprintable()
-
-
-def _tokenize(text: str) -> list[tuple[str, str, int]]:
-    tokens: list[tuple[str, str, int]] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        kind = _OPERATORS.get(ch)
-        if kind is not None:
-            tokens.append((kind, ch, i))
-            i += 1
-            continue
-        if not ch.isprintable():
-            raise BadRequestData(
-                f"invalid type expression: control character {ch!r} at position {i}"
-            )
-        start = i
-        while i < n and _is_name_char(text[i]):
-            i += 1
-        tokens.append(("name", text[start:i], start))
-    return tokens
-
-
-def _combine(kind: type[And] | type[Or], items: list[Any]) -> Any:
-    if len(items) == 1:
-        return items[0]
-    flat: list[Any] = []
-    for item in items:
-        if isinstance(item, kind):
-            flat.extend(item.items)
-        else:
-            flat.append(item)
-    return kind(tuple(flat))
-
-
-class _Parser:
-    __slots__ = ("pos", "text", "tokens")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = _tokenize(text)
-        self.pos = 0
-
-    def _peek(self) -> tuple[str, str, int] | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def parse(self) -> TypeExpr:
-        node = self._or(0)
-        tok = self._peek()
-        if tok is not None:
-            kind, value, at = tok
-            if kind == "close":
-                raise BadRequestData(f"invalid type expression: unmatched ')' at position {at}")
-            raise BadRequestData(
-                f"invalid type expression: expected ',', '|' or ';' at position {at}, "
-                f"got {value[:64]!r}"
-            )
-        return node
-
-    def _or(self, depth: int) -> TypeExpr:
-        items = [self._and(depth)]
-        while (tok := self._peek()) is not None and tok[0] == "or":
-            self.pos += 1
-            items.append(self._and(depth))
-        return _combine(Or, items)
-
-    def _and(self, depth: int) -> TypeExpr:
-        items = [self._primary(depth)]
-        while (tok := self._peek()) is not None and tok[0] == "and":
-            self.pos += 1
-            items.append(self._primary(depth))
-        return _combine(And, items)
-
-    def _primary(self, depth: int) -> TypeExpr:
-        tok = self._peek()
-        if tok is None:
-            raise BadRequestData(
-                "invalid type expression: expected a type name at position "
-                f"{len(self.text)} (end of input)"
-            )
-        kind, value, at = tok
-        if kind == "name":
-            self.pos += 1
-            return TypeName(value)
-        if kind == "open":
-            if depth >= MAX_NESTING:
-                raise BadRequestData(
-                    f"invalid type expression: parentheses nested deeper than {MAX_NESTING} "
-                    f"at position {at}"
-                )
-            self.pos += 1
-            node = self._or(depth + 1)
-            close = self._peek()
-            if close is None or close[0] != "close":
-                where = close[2] if close is not None else len(self.text)
-                raise BadRequestData(
-                    f"invalid type expression: missing ')' for the '(' at position {at} "
-                    f"(at position {where})"
-                )
-            self.pos += 1
-            return node
-        raise BadRequestData(
-            f"invalid type expression: expected a type name at position {at}, got {value!r}"
-        )
-
 
 def parse_type_expression(text: str, *, max_length: int = 2048) -> TypeExpr:
     """Parse the ``type`` parameter; raise `BadRequestData` with the position of any error."""
@@ -165,7 +49,8 @@ def parse_type_expression(text: str, *, max_length: int = 2048) -> TypeExpr:
         )
     if not text.strip():
         raise BadRequestData("the type expression must not be empty")
-    return _Parser(text).parse()
+    return parse_connectives(text, "type expression", "a type name",
+                             lambda word, at: TypeName(word))
 
 
 def format_type_expression(node: TypeExpr) -> str:
