@@ -10,7 +10,8 @@ in ARE syntax:
 
 * literals are escaped (`\\U` + 8 hex digits for anything not plainly printable);
 * `.` becomes `[^\\n]` (or `.` under DOTALL); `^`/`$`/`\\A`/`\\Z` keep Python's meaning
-  (`$` is `(?=\\n?$)`, MULTILINE anchors use look-arounds); `\\b`/`\\B` become `\\y`/`\\Y`;
+  (`$` is `(?=\\n?$)`, or `\\n?$` at the very end; MULTILINE anchors use look-arounds);
+  `\\b`/`\\B` become `\\y`/`\\Y`;
 * sets, categories (`\\d \\s \\w` and negations), alternation, groups (capturing groups keep
   their numbers, so back-references stay right), greedy and lazy repeats, look-ahead and
   look-behind are translated one to one;
@@ -246,7 +247,12 @@ def to_are(pattern: str) -> Translation:
         ) from None
     flags = parsed.state.flags
     writer = _Writer(flags)
-    body = writer.sequence(parsed, flags)
+    items = list(parsed)
+    tail = ""
+    if items and items[-1] == (sre.AT, sre.AT_END) and not flags & sre.SRE_FLAG_MULTILINE:
+        items.pop()  # a final `$`: nothing follows, so the newline may be consumed (faster)
+        tail = "\\n?$"
+    body = writer.sequence(items, flags) + tail
     if flags & sre.SRE_FLAG_IGNORECASE:
         body = "(?i)" + body
     return Translation(body, writer.unicode)
