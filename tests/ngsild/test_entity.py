@@ -75,6 +75,8 @@ def test_fast_path_relationship_equals_general_path() -> None:
     {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [200, 0]}},
     {"type": "Relationship", "object": "not a uri"},
     {"type": "Property", "value": 1, "observedAt": "yesterday"},
+    {"type": "Property", "value": "nul\x00inside"},
+    {"type": "Property", "value": {"deep": ["nul\x00inside"]}},
 ])
 def test_fast_path_rejects_what_the_general_path_rejects(raw: dict) -> None:
     with pytest.raises(BadRequestData):
@@ -149,3 +151,14 @@ def test_render_round_trip_normalized_and_concise() -> None:
     assert concise["location"] == {"type": "Point", "coordinates": [127.29, 36.48]}
     assert parse(concise) == entity
     assert render_entity(entity, TERMS, RenderOptions(format=KEY_VALUES))["pm25"] == 12.5
+
+
+def test_an_entity_may_have_at_most_64_geometries() -> None:
+    point = {"type": "Point", "coordinates": [127.29, 36.48]}
+    many = {"id": "urn:ngsi-ld:T:1", "type": "T",
+            "where": [{"type": "GeoProperty", "value": point, "datasetId": f"urn:d:{i}"}
+                      for i in range(65)]}
+    with pytest.raises(BadRequestData, match="at most 64"):
+        parse(many)
+    many["where"] = many["where"][:64]
+    assert len(parse(many)["attrs"][VOCAB + "where"]) == 64

@@ -3,6 +3,7 @@ EntityQuery with every name expanded under the request's @context (clause 5.7.2,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,13 +91,12 @@ def selector(
 
 
 def _check_pattern(pattern: str, what: str) -> None:
-    import regex
-
+    """idPattern is a Python `re` pattern, like q's ~= (both stores evaluate that syntax)."""
     if len(pattern) > 1024:
         raise BadRequestData(f"{what} is too long")
     try:
-        regex.compile(pattern)
-    except (regex.error, ValueError, OverflowError, RecursionError):
+        re.compile(pattern)
+    except (re.error, ValueError, OverflowError, RecursionError):
         raise BadRequestData(f"{what} is not a valid regular expression") from None
 
 

@@ -86,6 +86,8 @@ NGSI_LD_NULL = "urn:ngsi-ld:null"
 OBSERVED_AT_IRI = "https://uri.etsi.org/ngsi-ld/observedAt"
 
 MAX_NAME_LENGTH = 512
+#: GeoProperty instances (all attributes and datasetIds together) one entity may have
+MAX_GEO_INSTANCES = 64
 MAX_SUB_DEPTH = 8
 MAX_VALUE_DEPTH = 32
 _FORBIDDEN_NAME = re.compile(r"[\s<>\"'=;()\[\]\\\x00-\x1f\x7f]")
@@ -165,6 +167,8 @@ def _check_depth(value: Any, what: str, depth: int = 0) -> None:
             _check_depth(item, what, depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise BadRequestData(f"{what} is not a finite number")
+    elif isinstance(value, str) and "\x00" in value:
+        raise BadRequestData(f"{what} contains the character U+0000")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -198,6 +202,11 @@ class EntityParser:
 
             entity["scope"] = validate_scope(payload["scope"])
         entity["attrs"] = self.attributes(payload)
+        geometries = sum(1 for instances in entity["attrs"].values() for inst in instances
+                         if inst.get("type") == GEO_PROPERTY)
+        if geometries > MAX_GEO_INSTANCES:
+            raise BadRequestData(
+                f"an entity may have at most {MAX_GEO_INSTANCES} GeoProperty instances")
         return entity
 
     def types(self, value: Any) -> list[str]:
@@ -306,7 +315,8 @@ class EntityParser:
         if kind == PROPERTY:
             value = raw.get("value")
             kind_of_value = type(value)
-            if not (kind_of_value is str or kind_of_value is int or kind_of_value is bool
+            if not ((kind_of_value is str and "\x00" not in value) or kind_of_value is int
+                    or kind_of_value is bool
                     or (kind_of_value is float and math.isfinite(value))):
                 return None
             if name in GEO_ATTRIBUTES:

@@ -9,12 +9,13 @@ from functools import lru_cache
 import orjson
 import regex
 
+from cityhub.ngsild.entity import MAX_GEO_INSTANCES
 from cityhub.ngsild.errors import TooComplexQuery
 from cityhub.ngsild.geo import GeoQuery, geo_matches
 
 SCHEMA_VERSION = 1
-#: GeoProperty instances one entity may have (its R*Tree rowid range)
-GEO_SLOTS = 64
+#: R*Tree rowids reserved per entity: more than any entity may have GeoProperty instances
+GEO_SLOTS = MAX_GEO_INSTANCES
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,6 +29,8 @@ CREATE TABLE IF NOT EXISTS entities (
     modified_at TEXT NOT NULL,
     version INTEGER NOT NULL,
     doc BLOB NOT NULL,
+    -- GeoProperty instances, i.e. this entity's rows in geo_rtree (gids eid * GEO_SLOTS + i)
+    geo_count INTEGER NOT NULL DEFAULT 0,
     UNIQUE (tenant, id)
 );
 CREATE TABLE IF NOT EXISTS entity_types (

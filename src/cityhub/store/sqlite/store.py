@@ -22,7 +22,6 @@ import orjson
 
 from cityhub.ngsild.errors import (
     AlreadyExists,
-    BadRequestData,
     Conflict,
     NgsiLdError,
     ResourceNotFound,
@@ -400,7 +399,9 @@ class SqliteStore:
                                  for op in ops))
         # id -> [eid, version, created_at, exists_in_db, previous]
         state: dict[str, list[Any]] = {}
-        columns = "eid, id, version, created_at, modified_at" + (", doc" if want_previous else "")
+        stored_geo: dict[int, int] = {}  # eid -> geometry rows it has now
+        columns = ("eid, id, version, created_at, modified_at, geo_count"
+                   + (", doc" if want_previous else ""))
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -409,10 +410,11 @@ class SqliteStore:
                 [tenant, *chunk],
             ):
                 previous = (
-                    StoredEntity(orjson.loads(row[5]), row[3], row[4], row[2])
+                    StoredEntity(orjson.loads(row[6]), row[3], row[4], row[2])
                     if want_previous else None
                 )
                 state[row[1]] = [row[0], row[2], row[3], True, previous]
+                stored_geo[row[0]] = row[5]
         touched_existing: set[int] = set()
         # eid -> (entity id, put and its prepared rows, or None for a delete)
         final: dict[int, tuple[str, tuple[Put, EntityRows, bytes] | None]] = {}
@@ -424,9 +426,6 @@ class SqliteStore:
                 outcome = WriteOutcome(entity_id, previous=current[4] if current else None)
                 assert rows_and_doc is not None
                 error = _check(op, current)
-                if error is None and len(rows_and_doc[0].geometries) > GEO_SLOTS:
-                    error = BadRequestData(
-                        f"an entity may have at most {GEO_SLOTS} GeoProperty instances")
                 if error is not None:
                     outcome.error = error
                 elif current is None:
@@ -454,7 +453,7 @@ class SqliteStore:
                         touched_existing.add(current[0])
                     del state[op.entity_id]
                 outcomes.append(outcome)
-        self._clear_side_rows(conn, list(touched_existing))
+        self._clear_side_rows(conn, {eid: stored_geo[eid] for eid in touched_existing})
         entity_params: list[tuple[Any, ...]] = []
         type_rows: list[tuple[int, int]] = []
         leaf_rows: list[tuple[Any, ...]] = []
@@ -472,7 +471,8 @@ class SqliteStore:
             op, rows, doc = put
             current = state[entity_id]
             entity_params.append(
-                (eid, tenant, entity_id, current[2], op.now, current[1], doc))
+                (eid, tenant, entity_id, current[2], op.now, current[1], doc,
+                 len(rows.geometries)))
             type_rows.extend((eid, names[t]) for t in op.entity["type"])
             leaf_rows.extend([(eid, names[leaf[0]], leaf[1], leaf[2], leaf[3], leaf[4])
                               for leaf in rows.leaves])
@@ -484,9 +484,10 @@ class SqliteStore:
             conn.execute(f"DELETE FROM entities WHERE eid IN ({','.join('?' * len(chunk))})",
                          chunk)
         conn.executemany(
-            "INSERT INTO entities (eid, tenant, id, created_at, modified_at, version, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eid) DO UPDATE SET "
-            "modified_at = excluded.modified_at, version = excluded.version, doc = excluded.doc",
+            "INSERT INTO entities (eid, tenant, id, created_at, modified_at, version, doc, "
+            "geo_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eid) DO UPDATE SET "
+            "modified_at = excluded.modified_at, version = excluded.version, "
+            "doc = excluded.doc, geo_count = excluded.geo_count",
             entity_params,
         )
         conn.executemany("INSERT INTO entity_types (eid, tid) VALUES (?, ?)", type_rows)
@@ -501,23 +502,28 @@ class SqliteStore:
         )
         return outcomes
 
-    def _clear_side_rows(self, conn: sqlite3.Connection, eids: list[int]) -> None:
+    def _clear_side_rows(self, conn: sqlite3.Connection, geo_counts: dict[int, int]) -> None:
+        """Delete the index rows of entities (eid -> how many geometry rows each has)."""
+        eids = list(geo_counts)
         for start in range(0, len(eids), CHUNK):
             chunk = eids[start : start + CHUNK]
             marks = ",".join("?" * len(chunk))
             conn.execute(f"DELETE FROM entity_types WHERE eid IN ({marks})", chunk)
             conn.execute(f"DELETE FROM attr_index WHERE eid IN ({marks})", chunk)
-        conn.executemany("DELETE FROM geo_rtree WHERE gid >= ? AND gid < ?",
-                         [(eid * GEO_SLOTS, (eid + 1) * GEO_SLOTS) for eid in eids])
+        # one exact rowid per geometry: the R*Tree finds a rowid directly but scans for a range
+        conn.executemany("DELETE FROM geo_rtree WHERE gid = ?",
+                         [(eid * GEO_SLOTS + i,) for eid, count in geo_counts.items()
+                          for i in range(count)])
 
     async def delete_matching(self, tenant: str, query: EntityQuery) -> int:
         compiler = SqliteCompiler()
         where = compiler.where(tenant, query)
 
         def run(conn: sqlite3.Connection) -> int:
-            eids = [r[0] for r in conn.execute(f"SELECT e.eid FROM entities e WHERE {where}",
-                                               compiler.params)]
-            self._clear_side_rows(conn, eids)
+            geo_counts = dict(conn.execute(
+                f"SELECT e.eid, e.geo_count FROM entities e WHERE {where}", compiler.params))
+            eids = list(geo_counts)
+            self._clear_side_rows(conn, geo_counts)
             for start in range(0, len(eids), CHUNK):
                 chunk = eids[start : start + CHUNK]
                 conn.execute(f"DELETE FROM entities WHERE eid IN ({','.join('?' * len(chunk))})",
