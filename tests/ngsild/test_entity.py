@@ -85,6 +85,7 @@ def test_fast_path_relationship_equals_general_path() -> None:
     {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [200, 0]}},
     {"type": "Relationship", "object": "not a uri"},
     {"type": "Property", "value": 1, "observedAt": "yesterday"},
+    {"type": "Property", "value": 1, "observedAt": "0001-01-01T00:00:00+09:00"},
     {"type": "Property", "value": "nul\x00inside"},
     {"type": "Property", "value": {"deep": ["nul\x00inside"]}},
 ])

@@ -7,9 +7,11 @@ one batch are written in one store transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cityhub.broker.entities import never_record_changes
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import EntityParser, check_uri, now_iso
 from cityhub.ngsild.errors import (
@@ -53,6 +55,8 @@ def _item_id(item: Any) -> str:
 class BatchBroker:
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: as EntityBroker.record_changes
+        self.record_changes: Callable[[str], bool] = never_record_changes
 
     def _parse(
         self, payload: Any, terms: TermMap, now: str, result: BatchResult
@@ -69,7 +73,8 @@ class BatchBroker:
     async def _write(self, tenant: str, ops: list[WriteOp], result: BatchResult) -> None:
         if not ops:
             return
-        for outcome in await self.store.write(tenant, ops):
+        written = await self.store.write(tenant, ops, record_changes=self.record_changes(tenant))
+        for outcome in written:
             if outcome.error is not None:
                 result.errors.append((outcome.entity_id, outcome.error))
             else:
@@ -150,7 +155,9 @@ class BatchBroker:
                 mode = "create" if version is None else "replace"
                 ops.append(Put(entity, now, mode, expected_version=version))
             retry: list[dict] = []
-            for outcome in await self.store.write(tenant, ops) if ops else []:
+            written = await self.store.write(
+                tenant, ops, record_changes=self.record_changes(tenant)) if ops else []
+            for outcome in written:
                 if isinstance(outcome.error, Conflict | AlreadyExists):
                     retry.extend(by_id[outcome.entity_id])  # raced with another writer
                 elif outcome.error is not None:

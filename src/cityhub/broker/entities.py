@@ -48,6 +48,11 @@ MAX_RETRIES = 8
 RETRY_BACKOFF_S = 0.001
 
 
+def never_record_changes(tenant: str) -> bool:
+    """The default change filter: no tenant has subscriptions, so no change is recorded."""
+    return False
+
+
 def check_tenant(tenant: str | None) -> str:
     """The tenant a NGSILD-Tenant header names ('' for the default tenant)."""
     if tenant is None or tenant == "":
@@ -65,6 +70,9 @@ class EntityBroker:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: tenant -> whether its writes must leave change records (it has subscriptions);
+        #: the Hub points this at the subscription registry
+        self.record_changes: Callable[[str], bool] = never_record_changes
 
     async def require_tenant(self, tenant: str) -> None:
         """Reading from a tenant that was never written to is a NonexistentTenant error."""
@@ -75,7 +83,8 @@ class EntityBroker:
     async def create(self, tenant: str, payload: Any, terms: TermMap) -> str:
         now = now_iso()
         entity = EntityParser(terms, now).entity(payload)
-        [outcome] = await self.store.write(tenant, [Put(entity, now, "create")])
+        [outcome] = await self.store.write(tenant, [Put(entity, now, "create")],
+                                             record_changes=self.record_changes(tenant))
         if outcome.error is not None:
             raise outcome.error
         return entity["id"]
@@ -98,14 +107,16 @@ class EntityBroker:
     async def delete(self, tenant: str, entity_id: str) -> None:
         check_uri(entity_id, "entity id")
         await self.require_tenant(tenant)
-        [outcome] = await self.store.write(tenant, [Delete(entity_id)])
+        [outcome] = await self.store.write(tenant, [Delete(entity_id)],
+                                             record_changes=self.record_changes(tenant))
         if outcome.error is not None:
             raise outcome.error
 
     # -- purge: DELETE /entities?type=... ---------------------------------------------------
     async def purge(self, tenant: str, query: EntityQuery) -> int:
         await self.require_tenant(tenant)
-        return await self.store.delete_matching(tenant, query)
+        return await self.store.delete_matching(
+            tenant, query, record_changes=self.record_changes(tenant))
 
     # -- 5.6.18 Replace Entity --------------------------------------------------------------
     async def replace(self, tenant: str, entity_id: str, payload: Any, terms: TermMap) -> None:
@@ -116,7 +127,8 @@ class EntityBroker:
             raise BadRequestData("the entity id in the body differs from the one in the URL")
         entity["id"] = entity_id
         await self.require_tenant(tenant)
-        [outcome] = await self.store.write(tenant, [Put(entity, now, "replace")])
+        [outcome] = await self.store.write(tenant, [Put(entity, now, "replace")],
+                                             record_changes=self.record_changes(tenant))
         if outcome.error is not None:
             raise outcome.error
 
@@ -213,7 +225,8 @@ class EntityBroker:
             if add_types:
                 entity["type"] = list(dict.fromkeys([*entity["type"], *add_types]))
             put = Put(entity, now, "replace", expected_version=current.version)
-            [outcome] = await self.store.write(tenant, [put])
+            [outcome] = await self.store.write(
+                tenant, [put], record_changes=self.record_changes(tenant))
             if outcome.error is None:
                 return result
             if not isinstance(outcome.error, Conflict):
@@ -226,4 +239,4 @@ def _same_id(fragment: dict, entity_id: str) -> None:
         raise BadRequestData("the entity id in the body differs from the one in the URL")
 
 
-__all__ = ["DEFAULT_TENANT", "EntityBroker", "check_tenant", "strip_nulls"]
+__all__ = ["DEFAULT_TENANT", "EntityBroker", "check_tenant", "never_record_changes", "strip_nulls"]

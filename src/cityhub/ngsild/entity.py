@@ -102,7 +102,8 @@ def now_iso() -> str:
 
 def format_datetime(moment: datetime) -> str:
     moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
 
 
 def parse_datetime(text: Any, what: str) -> datetime:
@@ -126,7 +127,10 @@ def normalise_datetime(text: Any, what: str) -> str:
         # already UTC; still reject impossible dates such as 2026-02-30
         parse_datetime(text, what)
         return text if len(text) == 24 else text[:-1] + ".000Z"
-    return format_datetime(parse_datetime(text, what))
+    try:
+        return format_datetime(parse_datetime(text, what))
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+09:00 is before year 1 in UTC
+        raise BadRequestData(f"{what} is out of the range of representable times") from None
 
 
 def is_uri(value: Any) -> bool:

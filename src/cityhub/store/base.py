@@ -138,12 +138,24 @@ class Store(Protocol):
     async def get(self, tenant: str, ids: Sequence[str]) -> dict[str, StoredEntity]: ...
 
     async def write(
-        self, tenant: str, ops: Sequence[WriteOp], *, want_previous: bool = False
-    ) -> list[WriteOutcome]: ...
+        self,
+        tenant: str,
+        ops: Sequence[WriteOp],
+        *,
+        want_previous: bool = False,
+        record_changes: bool = False,
+    ) -> list[WriteOutcome]:
+        """Apply `ops` in one transaction (each succeeds or fails alone). Every successful Put
+        also records the attribute instances it changed in the history; with
+        `record_changes`, every successful operation appends a change record to the outbox
+        (see `store.changes`), in the same transaction."""
+        ...
 
     async def query(self, tenant: str, query: EntityQuery) -> QueryResult: ...
 
-    async def delete_matching(self, tenant: str, query: EntityQuery) -> int: ...
+    async def delete_matching(
+        self, tenant: str, query: EntityQuery, *, record_changes: bool = False
+    ) -> int: ...
 
     async def type_summaries(self, tenant: str, types: Sequence[str] | None = None) -> list[
         TypeSummary

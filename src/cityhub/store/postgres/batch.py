@@ -4,8 +4,9 @@ Three steps, so that the expensive one can run while the database works:
 
 * `encode_documents`: each Put's document as JSON, or a per-operation BadRequestData when
   PostgreSQL cannot hold it (U+0000 in a string: `text` and `jsonb` refuse it; SQLite stores it);
-* `index_entities`: each Put's index rows (`store.rows.entity_rows`) and every name they use —
-  the costly part, which a large write computes in a worker thread;
+* `index_entities`: each Put's index rows (`store.rows.entity_rows`), its history rows
+  (`store.changes`) and every name they use — the costly part, which a large write computes
+  in a worker thread;
 * `write_rows`: once the plan and the new eids are known, the entity rows to insert or update;
   `WriteRows` then generates the index rows while COPY sends them.
 """
@@ -13,13 +14,16 @@ Three steps, so that the expensive one can run while the database works:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from cityhub.ngsild.errors import BadRequestData, NgsiLdError
 from cityhub.store.base import Put, WriteOp
+from cityhub.store.changes import HistoryRow, history_rows
 from cityhub.store.postgres.plan import WritePlan
 from cityhub.store.postgres.schema import EncodedJson, ewkb
 from cityhub.store.rows import EntityRows, entity_rows
@@ -59,10 +63,11 @@ def encode_documents(ops: list[WriteOp]) -> tuple[dict[int, EncodedJson], dict[i
 
 @dataclass(slots=True)
 class EntityIndex:
-    """The index rows of every storable Put (by position) and the names they use."""
+    """The index and history rows of every storable Put (by position) and the names they use."""
 
     rows: dict[int, EntityRows]
     names: set[str]
+    history: dict[int, list[HistoryRow]] = field(default_factory=dict)
 
     @property
     def leaf_count(self) -> int:
@@ -78,7 +83,14 @@ def index_entities(ops: list[WriteOp], positions: Any) -> EntityIndex:
         rows = entity_rows(op.entity)
         index.names.update(rows.names)
         index.rows[position] = rows
+        history = index.history[position] = history_rows(op.entity, op.now)
+        index.names.update(row[0] for row in history)
     return index
+
+
+@lru_cache(maxsize=4096)
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 @dataclass(slots=True)
@@ -91,6 +103,8 @@ class WriteRows:
     updates: list[tuple[int, str, int, EncodedJson, int]]
     #: (eid, put, position) of every entity written
     placed: list[tuple[int, Put, int]]
+    #: (eid, position) of every successful Put whose entity is not deleted by the same write
+    recorded: list[tuple[int, int]] = field(default_factory=list)
 
     def types(self, names: dict[str, int]) -> Iterator[tuple[int, int]]:
         """entity_types rows: (tid, eid)."""
@@ -115,6 +129,21 @@ class WriteRows:
             for key, geometry, _ in index.rows[position].geometries:
                 yield eid, names[key], ewkb(geometry)
 
+    def history(
+        self, index: EntityIndex, names: dict[str, int], *, as_text: bool
+    ) -> list[tuple[Any, ...]]:
+        """attr_history rows of every Put placed (each successful Put, also one a later Put of
+        the same batch hides): (eid, kid, dataset_id, observed_at, created_at, modified_at,
+        num, instance). Times stay text with `as_text` (the statement casts them), else become
+        datetimes (binary COPY)."""
+        moment = str if as_text else _moment
+        return [
+            (eid, names[attr], dataset, moment(observed), moment(created), moment(modified),
+             num, EncodedJson(inst))
+            for eid, position in self.recorded
+            for attr, dataset, observed, created, modified, num, inst in index.history[position]
+        ]
+
     def type_count(self) -> int:
         return sum(len(put.entity["type"]) for _, put, _ in self.placed)
 
@@ -134,6 +163,7 @@ def write_rows(
     changed entities are updated, otherwise inserted again under their eid."""
     rows = WriteRows([], [], [])
     fresh = iter(new_eids)
+    eids: dict[int, int] = {}  # row key -> eid
     for write in plan.writes:
         doc = docs[write.position]
         if write.eid is not None and in_place:
@@ -146,6 +176,9 @@ def write_rows(
                  doc)
             )
         rows.placed.append((eid, write.put, write.position))
+        eids[write.key] = eid
+    # a Put's row key has no eid when a later Delete of the same write removed the entity
+    rows.recorded = [(eids[key], position) for position, key in plan.puts if key in eids]
     return rows
 
 

@@ -45,6 +45,8 @@ class RowWrite:
     created_at: str
     #: the stored row this replaces (same eid), or None for a new row
     eid: int | None
+    #: the id of the row while planning (a stored eid, or negative for a new row)
+    key: int = 0
 
 
 @dataclass(slots=True)
@@ -54,6 +56,8 @@ class WritePlan:
     writes: list[RowWrite] = field(default_factory=list)
     #: stored rows that change or go away -> the version they had when locked
     touched: dict[int, int] = field(default_factory=dict)
+    #: (position, row key) of every successful Put, for its history rows
+    puts: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def new_rows(self) -> int:
@@ -88,6 +92,7 @@ def plan_writes(
     }
     final: dict[int, tuple[_Slot, Put | None, int]] = {}
     touched: dict[int, int] = {}
+    puts: list[tuple[int, int]] = []
     outcomes: list[WriteOutcome] = []
     next_new = -1
     for position, op in enumerate(ops):
@@ -107,10 +112,12 @@ def plan_writes(
                 next_new -= 1
                 state[entity_id] = slot
                 final[slot.key] = (slot, op, position)
+                puts.append((position, slot.key))
                 outcome.created = True
             else:
                 current.version += 1
                 final[current.key] = (current, op, position)
+                puts.append((position, current.key))
                 if current.stored is not None:
                     touched[current.key] = current.stored.version
         elif current is None:
@@ -122,13 +129,13 @@ def plan_writes(
             if current.stored is not None:
                 touched[current.key] = current.stored.version
             del state[entity_id]
-    plan = WritePlan(outcomes, touched=touched)
+    plan = WritePlan(outcomes, touched=touched, puts=puts)
     for slot, put, position in final.values():
         if put is None:  # deleted: its stored row (if any) is among `touched`
             continue
         plan.writes.append(RowWrite(
             put.entity["id"], put, position, slot.version, slot.created_at,
-            slot.stored.eid if slot.stored else None,
+            slot.stored.eid if slot.stored else None, slot.key,
         ))
     return plan
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from cityhub.ngsild.entity import now_iso
 from cityhub.ngsild.errors import NgsiLdError, StoreUnavailable
 from cityhub.store.base import (
     AttributeSummary,
@@ -228,19 +229,36 @@ class PostgresStore:
 
     # -- contract: writes --------------------------------------------------------------------
     async def write(
-        self, tenant: str, ops: Sequence[WriteOp], *, want_previous: bool = False
+        self,
+        tenant: str,
+        ops: Sequence[WriteOp],
+        *,
+        want_previous: bool = False,
+        record_changes: bool = False,
     ) -> list[WriteOutcome]:
         async with self._connection() as conn:
-            return await self._writer.write(conn, tenant, list(ops), want_previous)
+            return await self._writer.write(conn, tenant, list(ops), want_previous,
+                                            record_changes)
 
-    async def delete_matching(self, tenant: str, query: EntityQuery) -> int:
+    async def delete_matching(
+        self, tenant: str, query: EntityQuery, *, record_changes: bool = False
+    ) -> int:
         compiler = PostgresCompiler(self._collation)
         where = compiler.where(tenant, query)
+        # with change records: one per deleted entity, in the same statement (store.changes)
+        changes = (
+            "c AS (INSERT INTO change_outbox (tenant, entity_id, at, previous) "
+            f"SELECT tenant, id, {compiler.param('?', now_iso())}, doc FROM gone), "
+            if record_changes else ""
+        )
         sql, params = compiler.finish(
-            f"WITH gone AS (DELETE FROM entities e WHERE {where} RETURNING e.eid), "
+            f"WITH gone AS (DELETE FROM entities e WHERE {where} "
+            "RETURNING e.eid, e.tenant, e.id, e.doc), "
             "t AS (DELETE FROM entity_types WHERE eid IN (SELECT eid FROM gone)), "
             "a AS (DELETE FROM attr_index WHERE eid IN (SELECT eid FROM gone)), "
-            "g AS (DELETE FROM geo_index WHERE eid IN (SELECT eid FROM gone)) "
+            f"{changes}"
+            "g AS (DELETE FROM geo_index WHERE eid IN (SELECT eid FROM gone)), "
+            "h AS (DELETE FROM attr_history WHERE eid IN (SELECT eid FROM gone)) "
             "SELECT count(*) FROM gone"
         )
         async with self._connection() as conn:

@@ -29,9 +29,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
+import orjson
 
+from cityhub.ngsild.entity import now_iso
 from cityhub.ngsild.errors import NgsiLdError, StoreUnavailable
 from cityhub.store.base import StoredEntity, WriteOp, WriteOutcome
+from cityhub.store.changes import change_rows
 from cityhub.store.postgres.batch import (
     EntityIndex,
     WriteRows,
@@ -50,6 +53,8 @@ MAX_WRITE_ATTEMPTS = 6
 GC_PAUSE_FROM = 1000
 #: a large write that adds this fraction of the index rows there were refreshes statistics
 ANALYZE_GROWTH = 0.1
+HISTORY_COLUMNS = ["eid", "kid", "dataset_id", "observed_at", "created_at", "modified_at",
+                   "num", "instance"]
 
 
 class _IndexJob:
@@ -97,17 +102,28 @@ class EntityWriter:
         self.tenants: set[str] = set()
 
     async def write(
-        self, conn: asyncpg.Connection, tenant: str, ops: list[WriteOp], want_previous: bool
+        self,
+        conn: asyncpg.Connection,
+        tenant: str,
+        ops: list[WriteOp],
+        want_previous: bool,
+        record_changes: bool = False,
     ) -> list[WriteOutcome]:
         with _gc_paused(len(ops)):
-            outcomes, bulk_leaves = await self._write(conn, tenant, ops, want_previous)
+            outcomes, bulk_leaves = await self._write(conn, tenant, ops, want_previous,
+                                                      record_changes)
             if bulk_leaves is not None:
                 await _refresh_statistics(conn, bulk_leaves)
         self.tenants.add(tenant)
         return outcomes
 
     async def _write(
-        self, conn: asyncpg.Connection, tenant: str, ops: list[WriteOp], want_previous: bool
+        self,
+        conn: asyncpg.Connection,
+        tenant: str,
+        ops: list[WriteOp],
+        want_previous: bool,
+        record_changes: bool,
     ) -> tuple[list[WriteOutcome], int | None]:
         """The outcomes, and for a large write the number of index rows it wrote."""
         docs, rejected = encode_documents(ops)
@@ -126,7 +142,7 @@ class EntityWriter:
                             )
                         outcomes = await self._apply(
                             conn, tenant, ops, docs, rejected, index, pending, want_previous,
-                            bulk,
+                            bulk, record_changes,
                         )
                     self.names.update(pending)  # committed now
                     return outcomes, index.result().leaf_count if bulk else None
@@ -176,13 +192,17 @@ class EntityWriter:
         pending: dict[str, int],
         want_previous: bool,
         bulk: bool,
+        record_changes: bool,
     ) -> list[WriteOutcome]:
         """One attempt at a write, inside its transaction."""
         if tenant not in self.tenants:
             await conn.execute(
                 "INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING", tenant
             )
-        plan = plan_writes(ops, await _lock(conn, tenant, ops, want_previous), rejected)
+        existing = await _lock(conn, tenant, ops, want_previous or record_changes)
+        plan = plan_writes(ops, existing, rejected)
+        if record_changes:
+            await _record_changes(conn, tenant, ops, plan, docs, existing)
         await _remove(conn, plan, reinsert=bulk)
         new_eids: list[int] = []
         if plan.new_rows:
@@ -203,6 +223,10 @@ class EntityWriter:
         entity_index = await running
         names = await self.intern(conn, entity_index.names, pending)
         await _copy_index_rows(conn, rows, entity_index, names)
+        history = rows.history(entity_index, names, as_text=False)
+        if history:
+            await conn.copy_records_to_table("attr_history", records=history,
+                                             columns=HISTORY_COLUMNS)
         return plan.outcomes
 
 
@@ -228,6 +252,29 @@ async def _lock(
     return existing
 
 
+async def _record_changes(
+    conn: asyncpg.Connection,
+    tenant: str,
+    ops: list[WriteOp],
+    plan: WritePlan,
+    docs: dict[int, EncodedJson],
+    existing: dict[str, Existing],
+) -> None:
+    """The change records of the write's successful operations (`store.changes`)."""
+    stored = {
+        entity_id: EncodedJson(orjson.dumps(row.previous.entity))
+        for entity_id, row in existing.items() if row.previous is not None
+    }
+    documents = [docs.get(position) for position in range(len(ops))]
+    changes = change_rows(ops, plan.outcomes, stored, documents, now_iso())
+    if changes:
+        await conn.execute(
+            "INSERT INTO change_outbox (tenant, entity_id, at, previous, current) "
+            "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::jsonb[])",
+            tenant, *(list(column) for column in zip(*changes, strict=True)),
+        )
+
+
 async def _remove(conn: asyncpg.Connection, plan: WritePlan, *, reinsert: bool) -> None:
     """Delete the index rows of every stored entity that changes or goes away, and the entity
     rows of those that go away — with `reinsert`, of those that change too (they are then
@@ -235,26 +282,33 @@ async def _remove(conn: asyncpg.Connection, plan: WritePlan, *, reinsert: bool) 
     UPDATE). The DELETE re-checks each row's version against the one locked."""
     if not plan.touched:
         return
-    kept = set() if reinsert else {w.eid for w in plan.writes if w.eid is not None}
+    written = {w.eid for w in plan.writes if w.eid is not None}
+    kept = set() if reinsert else written
     gone = [eid for eid in plan.touched if eid not in kept]
     removed = await conn.fetchval(
         "WITH t AS (DELETE FROM entity_types WHERE eid = ANY($1::bigint[])), "
         "a AS (DELETE FROM attr_index WHERE eid = ANY($1::bigint[])), "
         "g AS (DELETE FROM geo_index WHERE eid = ANY($1::bigint[])), "
+        "h AS (DELETE FROM attr_history WHERE eid = ANY($4::bigint[])), "
         "e AS (DELETE FROM entities x USING unnest($2::bigint[], $3::int[]) AS s(eid, v) "
         "WHERE x.eid = s.eid AND x.version = s.v RETURNING 1) "
         "SELECT count(*) FROM e",
         list(plan.touched), gone, [plan.touched[eid] for eid in gone],
+        [eid for eid in plan.touched if eid not in written],
     )
     if removed != len(gone):
         raise StaleRow(f"{removed} of {len(gone)} rows had the locked version")
 
 
 async def _insert(
-    conn: asyncpg.Connection, rows: WriteRows, index: EntityIndex, names: dict[str, int]
+    conn: asyncpg.Connection,
+    rows: WriteRows,
+    index: EntityIndex,
+    names: dict[str, int],
 ) -> None:
     """A small write: one statement updating changed entities in place (its WHERE re-checks the
-    locked version) and inserting every other row from `unnest`ed array parameters."""
+    locked version) and inserting every other row (history too) from `unnest`ed array
+    parameters."""
     parts: list[str] = []
     params: list[Any] = []
 
@@ -283,6 +337,11 @@ async def _insert(
            'bigint bigint "char" float8 text text', list(rows.leaves(index, names)))
     insert("geo_index", "eid, kid, geom", "bigint bigint bytea",
            list(rows.geometries(index, names)), "r.eid, r.kid, ST_GeomFromEWKB(r.geom)")
+    insert("attr_history", ", ".join(HISTORY_COLUMNS),
+           "bigint bigint text text text text float8 jsonb",
+           rows.history(index, names, as_text=True),
+           "r.eid, r.kid, r.dataset_id, r.observed_at::timestamptz, "
+           "r.created_at::timestamptz, r.modified_at::timestamptz, r.num, r.instance")
     if not parts:
         return
     ctes = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts))

@@ -54,6 +54,31 @@ CREATE INDEX IF NOT EXISTS attr_index_value ON attr_index (kid, kind, num, txt);
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (
     gid, min_lon, max_lon, min_lat, max_lat, +eid INTEGER, +kid INTEGER, +geometry BLOB
 );
+-- Attribute instances as written (store.changes): the temporal API's data. One series is one
+-- attribute instance (kid, dataset_id) of one entity (eid), scanned by time; times are
+-- milliseconds since the Unix epoch (UTC). An entity's history goes when the entity does.
+CREATE TABLE IF NOT EXISTS attr_history (
+    hid INTEGER PRIMARY KEY,
+    eid INTEGER NOT NULL,
+    kid INTEGER NOT NULL,
+    dataset_id TEXT,
+    observed_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    modified_at INTEGER NOT NULL,
+    num REAL,
+    instance BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attr_history_series ON attr_history (eid, kid, observed_at);
+-- Change records awaiting the notification dispatcher (store.changes); AUTOINCREMENT so a
+-- sequence number is never reused after its row is consumed.
+CREATE TABLE IF NOT EXISTS change_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    previous BLOB,
+    current BLOB
+);
 CREATE TABLE IF NOT EXISTS jsonld_contexts (
     id TEXT PRIMARY KEY,
     url TEXT NOT NULL,

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from cityhub.ngsild.entity import now_iso
 from cityhub.ngsild.errors import (
     AlreadyExists,
     Conflict,
@@ -40,6 +41,7 @@ from cityhub.store.base import (
     WriteOp,
     WriteOutcome,
 )
+from cityhub.store.changes import HistoryRow, change_rows, epoch_ms, history_rows
 from cityhub.store.rows import EntityRows, entity_rows
 from cityhub.store.sql import NAME_ID, QueryCompiler
 from cityhub.store.sqlite.schema import GEO_SLOTS, connect, create_schema, encode_geo_query
@@ -368,17 +370,24 @@ class SqliteStore:
 
     # -- contract: writes --------------------------------------------------------------------
     async def write(
-        self, tenant: str, ops: Sequence[WriteOp], *, want_previous: bool = False
+        self,
+        tenant: str,
+        ops: Sequence[WriteOp],
+        *,
+        want_previous: bool = False,
+        record_changes: bool = False,
     ) -> list[WriteOutcome]:
         ops = list(ops)
-        # Index rows and documents are computed here, not on the writer thread, so that the
-        # writer spends its time in SQLite (which releases the GIL) while this thread works.
+        # Index rows, history rows and documents are computed here, not on the writer thread,
+        # so that the writer spends its time in SQLite (which releases the GIL) while this
+        # thread works.
         prepared = [
-            (entity_rows(op.entity), orjson.dumps(op.entity)) if isinstance(op, Put) else None
+            (entity_rows(op.entity), orjson.dumps(op.entity), history_rows(op.entity, op.now))
+            if isinstance(op, Put) else None
             for op in ops
         ]
         outcomes = await self._write(
-            lambda c: self._apply(c, tenant, ops, prepared, want_previous))
+            lambda c: self._apply(c, tenant, ops, prepared, want_previous, record_changes))
         self._tenants.add(tenant)
         return outcomes
 
@@ -387,8 +396,9 @@ class SqliteStore:
         conn: sqlite3.Connection,
         tenant: str,
         ops: list[WriteOp],
-        prepared: list[tuple[EntityRows, bytes] | None],
+        prepared: list[tuple[EntityRows, bytes, list[HistoryRow]] | None],
         want_previous: bool,
+        record_changes: bool,
     ) -> list[WriteOutcome]:
         if tenant not in self._tenants:
             conn.execute(
@@ -400,8 +410,10 @@ class SqliteStore:
         # id -> [eid, version, created_at, exists_in_db, previous]
         state: dict[str, list[Any]] = {}
         stored_geo: dict[int, int] = {}  # eid -> geometry rows it has now
+        stored_docs: dict[str, bytes] = {}  # id -> document, for change records
+        with_doc = want_previous or record_changes
         columns = ("eid, id, version, created_at, modified_at, geo_count"
-                   + (", doc" if want_previous else ""))
+                   + (", doc" if with_doc else ""))
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -415,9 +427,12 @@ class SqliteStore:
                 )
                 state[row[1]] = [row[0], row[2], row[3], True, previous]
                 stored_geo[row[0]] = row[5]
+                if record_changes:
+                    stored_docs[row[1]] = row[6]
         touched_existing: set[int] = set()
         # eid -> (entity id, put and its prepared rows, or None for a delete)
-        final: dict[int, tuple[str, tuple[Put, EntityRows, bytes] | None]] = {}
+        final: dict[int, tuple[str, tuple[Put, EntityRows, bytes, list[HistoryRow]] | None]] = {}
+        history: list[tuple[int, list[HistoryRow]]] = []  # (eid, rows) per successful Put
         outcomes: list[WriteOutcome] = []
         for op, rows_and_doc in zip(ops, prepared, strict=True):
             if isinstance(op, Put):
@@ -428,17 +443,21 @@ class SqliteStore:
                 error = _check(op, current)
                 if error is not None:
                     outcome.error = error
-                elif current is None:
+                    outcomes.append(outcome)
+                    continue
+                if current is None:
                     eid = self._next_eid
                     self._next_eid += 1
                     state[entity_id] = [eid, 1, op.now, False, None]
-                    final[eid] = (entity_id, (op, *rows_and_doc))
                     outcome.created = True
                 else:
+                    eid = current[0]
                     current[1] += 1
-                    final[current[0]] = (entity_id, (op, *rows_and_doc))
                     if current[3]:
-                        touched_existing.add(current[0])
+                        touched_existing.add(eid)
+                final[eid] = (entity_id, (op, *rows_and_doc))
+                # every successful Put leaves history, also one a later Put of the batch hides
+                history.append((eid, rows_and_doc[2]))
                 outcomes.append(outcome)
             else:
                 current = state.get(op.entity_id)
@@ -463,12 +482,14 @@ class SqliteStore:
         for _, put in final.values():
             if put is not None:
                 all_names.update(put[1].names)
+        for _, rows_of_put in history:
+            all_names.update(row[0] for row in rows_of_put)
         names = self._name_ids(conn, all_names)
         for eid, (entity_id, put) in final.items():
             if put is None:
                 deleted.append(eid)
                 continue
-            op, rows, doc = put
+            op, rows, doc, _ = put
             current = state[entity_id]
             entity_params.append(
                 (eid, tenant, entity_id, current[2], op.now, current[1], doc,
@@ -479,10 +500,7 @@ class SqliteStore:
             for ordinal, (key, geometry, box) in enumerate(rows.geometries):
                 geo_rows.append((eid * GEO_SLOTS + ordinal, box[0], box[2], box[1], box[3], eid,
                                  names[key], orjson.dumps(geometry)))
-        for start in range(0, len(deleted), CHUNK):
-            chunk = deleted[start : start + CHUNK]
-            conn.execute(f"DELETE FROM entities WHERE eid IN ({','.join('?' * len(chunk))})",
-                         chunk)
+        self._delete_entity_rows(conn, deleted)
         conn.executemany(
             "INSERT INTO entities (eid, tenant, id, created_at, modified_at, version, doc, "
             "geo_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eid) DO UPDATE SET "
@@ -500,7 +518,39 @@ class SqliteStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             geo_rows,
         )
+        gone = set(deleted)
+        conn.executemany(
+            "INSERT INTO attr_history (eid, kid, dataset_id, observed_at, created_at, "
+            "modified_at, num, instance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(eid, names[attr], dataset, epoch_ms(observed), epoch_ms(created),
+              epoch_ms(modified), num, inst)
+             for eid, rows_of_put in history if eid not in gone
+             for attr, dataset, observed, created, modified, num, inst in rows_of_put],
+        )
+        if record_changes:
+            documents = [p[1] if p is not None else None for p in prepared]
+            self._record_changes(conn, tenant, change_rows(ops, outcomes, stored_docs,
+                                                           documents, now_iso()))
         return outcomes
+
+    @staticmethod
+    def _delete_entity_rows(conn: sqlite3.Connection, eids: list[int]) -> None:
+        """Delete entities and their history (their index rows are cleared separately)."""
+        for start in range(0, len(eids), CHUNK):
+            chunk = eids[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM entities WHERE eid IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM attr_history WHERE eid IN ({marks})", chunk)
+
+    @staticmethod
+    def _record_changes(
+        conn: sqlite3.Connection, tenant: str, rows: list[tuple[Any, ...]]
+    ) -> None:
+        conn.executemany(
+            "INSERT INTO change_outbox (tenant, entity_id, at, previous, current) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(tenant, *row) for row in rows],
+        )
 
     def _clear_side_rows(self, conn: sqlite3.Connection, geo_counts: dict[int, int]) -> None:
         """Delete the index rows of entities (eid -> how many geometry rows each has)."""
@@ -515,20 +565,28 @@ class SqliteStore:
                          [(eid * GEO_SLOTS + i,) for eid, count in geo_counts.items()
                           for i in range(count)])
 
-    async def delete_matching(self, tenant: str, query: EntityQuery) -> int:
+    async def delete_matching(
+        self, tenant: str, query: EntityQuery, *, record_changes: bool = False
+    ) -> int:
         compiler = SqliteCompiler()
         where = compiler.where(tenant, query)
 
         def run(conn: sqlite3.Connection) -> int:
-            geo_counts = dict(conn.execute(
-                f"SELECT e.eid, e.geo_count FROM entities e WHERE {where}", compiler.params))
-            eids = list(geo_counts)
+            geo_counts: dict[int, int] = {}
+            changes: list[tuple[Any, ...]] = []
+            at = now_iso()
+            for eid, geo_count, entity_id, doc in conn.execute(
+                "SELECT e.eid, e.geo_count, e.id, "
+                f"{'e.doc' if record_changes else 'NULL'} FROM entities e WHERE {where}",
+                compiler.params,
+            ):
+                geo_counts[eid] = geo_count
+                if record_changes:
+                    changes.append((entity_id, at, doc, None))
             self._clear_side_rows(conn, geo_counts)
-            for start in range(0, len(eids), CHUNK):
-                chunk = eids[start : start + CHUNK]
-                conn.execute(f"DELETE FROM entities WHERE eid IN ({','.join('?' * len(chunk))})",
-                             chunk)
-            return len(eids)
+            self._record_changes(conn, tenant, changes)
+            self._delete_entity_rows(conn, list(geo_counts))
+            return len(geo_counts)
 
         return await self._write(run)
 
