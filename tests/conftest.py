@@ -31,9 +31,10 @@ NGSI_LD = "/ngsi-ld/v1"
 
 
 @contextmanager
-def serve_hub(settings: Settings) -> Iterator[str]:
-    """Run a hub with `settings` in a background thread; yield its base URL."""
-    app = create_app(settings)
+def serve_hub(settings: Settings, hub: Any = None) -> Iterator[str]:
+    """Run a hub with `settings` (over `hub`, a `broker.Hub`, when given) in a background
+    thread; yield its base URL."""
+    app = create_app(settings, hub)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -69,10 +69,10 @@ def test_api_doc_examples_run_as_written(hub_url: str) -> None:
 
 
 def test_every_route_is_documented() -> None:
-    from cityhub.api import batch, contexts, discovery, entities
+    from cityhub.api import batch, contexts, discovery, entities, subscriptions, temporal
 
     text = API_DOC.read_text()
-    for module in (entities, batch, discovery, contexts):
+    for module in (entities, batch, discovery, contexts, temporal, subscriptions):
         for route in module.routes:
             base = route.path.split("{")[0].rstrip("/")
             assert f"/ngsi-ld/v1{base}" in text, f"{route.path} is not in docs/api.md"

@@ -37,8 +37,14 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cityhub.api.app import create_app
+    from cityhub.ngsild.errors import BadRequestData
 
-    settings = Settings.from_env(db=args.db, host=args.host, port=args.port)
+    settings = Settings.from_env(db=args.db, host=args.host, port=args.port,
+                                 retention_file=args.retention,
+                                 retention_days=args.retention_days,
+                                 city=args.city, simulator=args.simulator,
+                                 simulator_speed=args.sim_speed,
+                                 mqtt=args.mqtt, devices_file=args.devices)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not _is_loopback(settings.host):
@@ -47,10 +53,53 @@ def serve(args: argparse.Namespace) -> int:
     log.warning("CityHub %s: OPEN MODE - no authentication; any client on %s may read and "
                 "write every tenant", __version__, settings.host)
     log.info("store: %s", settings.db.split("@")[-1])
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except BadRequestData as exc:  # a configuration file the hub cannot use
+        log.error("%s", exc.detail)
+        return 2
+    from cityhub.city.service import CityOptions, CityService, with_city
+
+    city = CityOptions.from_settings(settings)
+    if city.load_city or city.simulate:
+        app = with_city(app, CityService(app.state.hub, city))
     tune_garbage_collector()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=args.access_log, lifespan="on")
+    return 0
+
+
+def retention(args: argparse.Namespace) -> int:
+    """Apply the history retention policy once; print what was deleted as JSON."""
+    import asyncio
+    import json
+
+    from cityhub.broker.retention import Retention, RetentionPolicy
+    from cityhub.ngsild.errors import NgsiLdError
+    from cityhub.store.base import open_store
+
+    settings = Settings.from_env(db=args.db, retention_file=args.policy,
+                                 retention_days=args.days)
+    try:
+        policy = RetentionPolicy.configured(settings.retention_file, settings.retention_days)
+        if policy is None:
+            print("cityhub retention: give --policy FILE or --days N (or CITYHUB_RETENTION_FILE "
+                  "/ CITYHUB_RETENTION_DAYS)", file=sys.stderr)
+            return 2
+
+        async def apply() -> dict[str, int]:
+            store = open_store(settings.db)
+            await store.open()
+            try:
+                return (await Retention(store, policy).apply()).deleted
+            finally:
+                await store.close()
+
+        deleted = asyncio.run(apply())
+    except NgsiLdError as exc:
+        print(f"cityhub retention: {exc.detail}", file=sys.stderr)
+        return 1
+    print(json.dumps({"deleted": deleted, "total": sum(deleted.values())}))
     return 0
 
 
@@ -64,7 +113,36 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT})")
     run.add_argument("--access-log", action="store_true", help="log every request")
+    run.add_argument("--retention", metavar="FILE", help="history retention policy (JSON "
+                     "or TOML; docs/operations.md); env CITYHUB_RETENTION_FILE")
+    run.add_argument("--retention-days", type=float, metavar="N", help="keep N days of "
+                     "history in every tenant; env CITYHUB_RETENTION_DAYS")
+    run.add_argument("--city", action=argparse.BooleanOptionalAction, help="load the "
+                     "default virtual city into a store that has none (default: only on the "
+                     "default store); env CITYHUB_CITY")
+    run.add_argument("--simulator", action=argparse.BooleanOptionalAction, help="run the "
+                     "city simulator (default: as --city); env CITYHUB_SIMULATOR")
+    run.add_argument("--sim-speed", type=float, metavar="X", help="simulated seconds per real "
+                     "second (default 1: real time); env CITYHUB_SIMULATOR_SPEED")
+    run.add_argument("--mqtt", metavar="URL", help="run the MQTT device gateway on this broker "
+                     "(mqtt://HOST:PORT; off by default); env CITYHUB_MQTT")
+    run.add_argument("--devices", metavar="FILE", help="provision the devices of this JSON file "
+                     "at start (docs/ingest.md); env CITYHUB_DEVICES")
     run.set_defaults(handler=serve)
+    purge = commands.add_parser("retention", help="delete expired history once "
+                                "(the retention policy) and exit")
+    purge.add_argument("--db", help="store DSN (as for serve); env CITYHUB_DB")
+    purge.add_argument("--policy", metavar="FILE", help="retention policy (JSON or TOML); "
+                       "env CITYHUB_RETENTION_FILE")
+    purge.add_argument("--days", type=float, metavar="N", help="keep N days of history in "
+                       "every tenant; env CITYHUB_RETENTION_DAYS")
+    purge.set_defaults(handler=retention)
+    from cityhub.city.commands import add_commands as add_city_commands
+
+    add_city_commands(commands)
+    from cityhub.ingest.commands import add_commands as add_ingest_commands
+
+    add_ingest_commands(commands)
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -17,10 +17,22 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from cityhub import __version__
-from cityhub.api import batch, contexts, discovery, entities
+from cityhub.api import (
+    batch,
+    contexts,
+    devices,
+    discovery,
+    entities,
+    ingest,
+    public,
+    subscriptions,
+    temporal,
+)
 from cityhub.api.errors import CatchAll, problem_response
 from cityhub.api.http import json_response
 from cityhub.broker import Hub
+from cityhub.broker.delivery import DeliveryOptions
+from cityhub.broker.retention import RetentionPolicy
 from cityhub.ngsild.errors import MethodNotAllowed, NgsiLdError, ResourceNotFound
 from cityhub.settings import Settings
 
@@ -45,24 +57,38 @@ async def version(request: Request) -> Response:
     return json_response({"name": "CityHub", "version": __version__, "store": hub.store.name})
 
 
+def delivery_options(settings: Settings) -> DeliveryOptions:
+    return DeliveryOptions(retry_base_s=settings.notify_retry_base_s,
+                           retry_max_s=settings.notify_retry_max_s,
+                           max_age_s=settings.notify_max_age_s,
+                           timeout_s=settings.notify_timeout_s)
+
+
 def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Starlette:
     settings = settings or Settings()
     hub = hub or Hub.from_dsn(settings.db, context_fetch_timeout=settings.context_fetch_timeout,
-                              context_allow=settings.context_allow)
+                              context_allow=settings.context_allow,
+                              delivery=delivery_options(settings),
+                              retention=RetentionPolicy.configured(settings.retention_file,
+                                                                   settings.retention_days))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        await ingest.start_ingest(app)
         try:
             yield
         finally:
+            await ingest.stop_ingest(app)
             await hub.stop()
 
-    ngsi_ld = [*entities.routes, *batch.routes, *discovery.routes, *contexts.routes]
+    ngsi_ld = [*entities.routes, *batch.routes, *discovery.routes, *contexts.routes,
+               *subscriptions.routes, *temporal.routes]
     app = Starlette(
         routes=[
             Mount("/ngsi-ld/v1", routes=ngsi_ld),
             Route("/version", version, methods=["GET"]),
+            Mount("/cityhub/v1", routes=[*devices.routes, *ingest.routes, *public.routes]),
         ],
         exception_handlers={NgsiLdError: on_ngsi_ld_error, HTTPException: on_http_error},
         lifespan=lifespan,

@@ -11,12 +11,13 @@ Queries are compiled to SQL with bound parameters (`store.sql`) and run in the d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from cityhub.ngsild.errors import NgsiLdError
 from cityhub.ngsild.geo import GeoQuery
+from cityhub.ngsild.temporal import MAX_INSTANCES, AggregatedPeriod, HistoryInstance, TemporalQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,104 @@ class Store(Protocol):
     async def put_context(self, record: ContextRecord) -> None: ...
     async def delete_context(self, context_id: str) -> bool: ...
 
+    # -- subscriptions and notifications (store/*/subscriptions.py; see the section at the
+    # -- end of this module) ------------------------------------------------------------------
+    async def create_subscription(self, record: SubscriptionRecord) -> None:
+        """Store a new subscription (AlreadyExists if the tenant has its id); creates the
+        tenant."""
+        ...
+
+    async def replace_subscription(self, record: SubscriptionRecord) -> bool:
+        """Replace a subscription's document (its delivery figures stay); False if absent."""
+        ...
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        """Delete a subscription and its pending notifications; False if absent."""
+        ...
+
+    async def get_subscription(self, tenant: str, subscription_id: str
+                               ) -> SubscriptionRecord | None: ...
+
+    async def list_subscriptions(
+        self, tenant: str | None, *, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[SubscriptionRecord], int]:
+        """A tenant's subscriptions (None: every tenant's) in creation order, and how many
+        there are in all."""
+        ...
+
+    async def subscriptions_generation(self) -> int:
+        """A number that changes whenever any subscription is created, changed or deleted."""
+        ...
+
+    async def dispatch_changes(
+        self, limit: int, route: Callable[[list[ChangeRecord]], list[PendingNotification]]
+    ) -> tuple[int, list[PendingNotification]]:
+        """Claim up to `limit` change records (oldest first), and in one transaction store the
+        notifications `route` makes of them and delete them. Returns how many were claimed and
+        the notifications stored (their `nid` set, increasing in commit order)."""
+        ...
+
+    async def pending_subscriptions(self) -> list[tuple[str, str]]:
+        """(tenant, subscription id) of every subscription with pending notifications."""
+        ...
+
+    async def pending_notifications(
+        self, tenant: str, subscription_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[PendingNotification]:
+        """A subscription's pending notifications with nid > `after`, oldest first."""
+        ...
+
+    async def settle_notifications(self, report: DeliveryReport) -> None:
+        """Delete the notifications delivered or given up, add the delivery figures."""
+        ...
+
+    async def acquire_delivery(self) -> bool:
+        """Try to become the one process that delivers notifications (PostgreSQL: a session
+        advisory lock, so a standby worker takes over when the holder dies)."""
+        ...
+
+    async def holds_delivery(self) -> bool:
+        """Whether this process still holds the delivery role."""
+        ...
+
+    async def release_delivery(self) -> None: ...
+
+    # -- temporal: the attribute history (store/*/temporal.py; records at the end) ----------
+    async def history(self, tenant: str, query: HistoryQuery) -> list[HistoryInstance]:
+        """The instances `query` selects, by entity, attribute and time (at most limit + 1)."""
+        ...
+
+    async def aggregate_history(self, tenant: str, query: HistoryQuery
+                                ) -> list[AggregatedPeriod]:
+        """`query.temporal.aggregation` computed in the database, by series and period (at
+        most limit + 1)."""
+        ...
+
+    async def history_instance(self, tenant: str, entity_id: str, attr: str, hid: int
+                               ) -> HistoryInstance | None: ...
+
+    async def append_history(self, tenant: str, entity_id: str, attrs: dict[str, list[dict]],
+                             now: str) -> int:
+        """Record instances (attribute IRI -> instances stamped `now`) in the history, rows
+        derived as a write's (`store.changes.history_rows`); how many."""
+        ...
+
+    async def modify_history(self, tenant: str, entity_id: str, attr: str, hid: int,
+                             instance: dict, expected_modified_at: str) -> bool:
+        """Replace one recorded instance, its times derived as a write's (observedAt, else its
+        new modifiedAt); False when it is gone or changed since `expected_modified_at`."""
+        ...
+
+    async def delete_history(self, tenant: str, selector: HistorySelector) -> int: ...
+
+    async def expire_history(self, cut: RetentionCut, limit: int) -> int:
+        """Delete at most `limit` instances `cut` selects; how many."""
+        ...
+
+    async def tenants(self) -> list[str]:
+        """Every tenant the store holds (the default tenant is '')."""
+        ...
+
 
 def open_store(dsn: str) -> Store:
     """The adapter a DSN names: `sqlite:///path`, `sqlite://:memory:`, `postgresql://...`."""
@@ -181,3 +280,111 @@ def open_store(dsn: str) -> Store:
 
         return PostgresStore(dsn)
     raise ValueError(f"unsupported store DSN {dsn!r} (use sqlite:///PATH or postgresql://...)")
+
+
+# ================================================= subscriptions and notifications (records)
+# Owned by broker/subscriptions.py and broker/notifications.py; stored by
+# store/sqlite/subscriptions.py and store/postgres/subscriptions.py.
+
+
+@dataclass(slots=True)
+class DeliveryStatus:
+    """A subscription's delivery figures (clause 5.2.14 NotificationParams). In a
+    `DeliveryReport` the counts are increments and the times the latest to record."""
+
+    times_sent: int = 0
+    times_failed: int = 0
+    last_notification: str | None = None
+    last_success: str | None = None
+    last_failure: str | None = None
+    #: "ok" or "failed": how the last attempt went
+    last_status: str | None = None
+
+
+@dataclass(slots=True)
+class SubscriptionRecord:
+    tenant: str
+    id: str
+    #: `ngsild.subscription.Subscription.to_doc()`
+    doc: dict[str, Any]
+    created_at: str
+    modified_at: str
+    status: DeliveryStatus = field(default_factory=DeliveryStatus)
+
+
+@dataclass(slots=True)
+class ChangeRecord:
+    """One change_outbox row: an entity before and after one write (None: absent)."""
+
+    seq: int
+    tenant: str
+    entity_id: str
+    at: str
+    previous: dict[str, Any] | None
+    current: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class PendingNotification:
+    """A notification due to a subscription, durable until delivered."""
+
+    tenant: str
+    subscription_id: str
+    #: the Notification's id (stable across retries, so receivers can spot duplicates)
+    notification_id: str
+    #: when the change happened
+    at: str
+    reason: str
+    #: the Notification's data: a JSON array of entities, already rendered
+    data: bytes
+    #: the store's sequence number (0 until stored)
+    nid: int = 0
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    #: nids of notifications delivered or given up
+    settled: list[int] = field(default_factory=list)
+    #: (tenant, subscription id) -> figures to add
+    status: dict[tuple[str, str], DeliveryStatus] = field(default_factory=dict)
+
+
+# ============================================================= temporal: the attribute history
+# Owned by broker/temporal.py and broker/retention.py; stored by store/sqlite/temporal.py and
+# store/postgres/temporal.py (SQL shared in store/history.py). Rows come from store.changes.
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """History of some entities: every name an expanded IRI."""
+
+    entity_ids: tuple[str, ...]
+    #: attribute IRIs (empty: every attribute)
+    attrs: tuple[str, ...] = ()
+    temporal: TemporalQuery = field(default_factory=TemporalQuery)
+    #: most instances (or periods) wanted; the store returns up to one more, to tell
+    limit: int = MAX_INSTANCES
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySelector:
+    """The recorded instances of one entity a delete removes: all of them; of one attribute
+    (one datasetId, None being the default instance, or all with `all_datasets`); or one."""
+
+    entity_id: str
+    attr: str | None = None
+    dataset_id: str | None = None
+    all_datasets: bool = True
+    hid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionCut:
+    """What one retention rule deletes in one tenant: instances observed before `before` of
+    the entities of `types` (None: of every entity, deleted ones included), never of those of
+    `except_types` (the types other rules cover)."""
+
+    tenant: str
+    before: str
+    types: tuple[str, ...] | None = None
+    except_types: tuple[str, ...] = ()

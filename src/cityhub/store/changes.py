@@ -11,7 +11,7 @@ operation that failed, and a crash loses neither half).
   entity's row id (`eid`) and the attribute's interned name id (`kid`), so a series is a range
   of one small index; deleting an entity deletes its history (as Stellio does: the temporal
   entity is the entity). SQLite keeps times as integer milliseconds since the epoch
-  (`epoch_ms`), PostgreSQL as timestamptz.
+  (`ngsild.temporal.epoch_ms`), PostgreSQL as timestamptz.
 * **Change records** (`change_outbox`, the source of notifications): one row per successful
   operation with the entity document before and after it, so that a notification due at a
   crash is still sent after the restart. Only written when the caller asks (`record_changes`):
@@ -21,17 +21,12 @@ operation that failed, and a crash loses neither half).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from cityhub.ngsild.entity import format_datetime
 from cityhub.store.base import Put, WriteOp, WriteOutcome
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 #: one attr_history row without its tenant and entity id:
 #: (attr IRI, datasetId, observed_at, created_at, modified_at, num, instance JSON)
 HistoryRow = tuple[str, str | None, str, str, str, float | None, bytes]
@@ -50,17 +45,6 @@ def history_rows(entity: dict[str, Any], now: str) -> list[HistoryRow]:
                          inst.get("createdAt") or now, now, numeric(inst.get("value")),
                          orjson.dumps(inst)))
     return rows
-
-
-@lru_cache(maxsize=8192)
-def epoch_ms(text: str) -> int:
-    """Milliseconds since the Unix epoch of a canonical UTC time (`...T10:00:00.000Z`)."""
-    return (datetime.fromisoformat(text) - _EPOCH) // _MILLISECOND
-
-
-def from_epoch_ms(ms: int) -> str:
-    """The canonical UTC time of `epoch_ms`."""
-    return format_datetime(_EPOCH + ms * _MILLISECOND)
 
 
 def numeric(value: Any) -> float | None:
@@ -95,3 +79,6 @@ def change_rows(
         rows.append((outcome.entity_id, at, previous, document))
         latest[outcome.entity_id] = document
     return rows
+
+
+__all__ = ["ChangeRow", "HistoryRow", "change_rows", "history_rows", "numeric"]

@@ -36,10 +36,12 @@ from cityhub.store.postgres.schema import (
     register_codecs,
     unicode_collation,
 )
+from cityhub.store.postgres.subscriptions import PostgresSubscriptions
+from cityhub.store.postgres.temporal import PostgresHistory
 from cityhub.store.postgres.write import EntityWriter
 
 
-class PostgresStore:
+class PostgresStore(PostgresSubscriptions, PostgresHistory):
     """The Store protocol over PostgreSQL 15+ with PostGIS (see the module docstring)."""
 
     name = "postgres"

@@ -30,6 +30,7 @@ from cityhub.ngsild.errors import (
     TooComplexQuery,
 )
 from cityhub.ngsild.geo import GeoQuery, search_bbox
+from cityhub.ngsild.temporal import epoch_ms
 from cityhub.store.base import (
     AttributeSummary,
     ContextRecord,
@@ -41,10 +42,12 @@ from cityhub.store.base import (
     WriteOp,
     WriteOutcome,
 )
-from cityhub.store.changes import HistoryRow, change_rows, epoch_ms, history_rows
+from cityhub.store.changes import HistoryRow, change_rows, history_rows
 from cityhub.store.rows import EntityRows, entity_rows
 from cityhub.store.sql import NAME_ID, QueryCompiler
 from cityhub.store.sqlite.schema import GEO_SLOTS, connect, create_schema, encode_geo_query
+from cityhub.store.sqlite.subscriptions import SqliteSubscriptions
+from cityhub.store.sqlite.temporal import SqliteHistory
 
 T = TypeVar("T")
 
@@ -94,7 +97,7 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
         future.set_result(result)
 
 
-class SqliteStore:
+class SqliteStore(SqliteSubscriptions, SqliteHistory):
     name = "sqlite"
 
     def __init__(self, path: str, *, readers: int = 4) -> None:
@@ -117,10 +120,15 @@ class SqliteStore:
 
     @classmethod
     def from_dsn(cls, dsn: str) -> SqliteStore:
+        """`sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (SQLAlchemy's
+        convention: the path follows the third slash) or `sqlite://:memory:`."""
         rest = dsn.removeprefix("sqlite:").removeprefix("//")
         if rest in ("", ":memory:", "/:memory:"):
             return cls(":memory:")
-        return cls(rest[1:] if rest.startswith("//") else rest)
+        path = rest.removeprefix("/")
+        if not path:
+            raise ValueError(f"the SQLite DSN {dsn!r} names no file")
+        return cls(path)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
