@@ -128,6 +128,36 @@ async def test_deleting_an_entity_deletes_its_history(store: Store) -> None:
     assert [v for _, _, v, _ in await values(store, tenant, "A", attrs=(T,))] == [9]
 
 
+async def test_every_put_of_a_batch_leaves_history_and_failed_ones_none(store: Store) -> None:
+    tenant = new_tenant()
+    now = at("10:00")
+    first = entity({"id": "A", "type": "Sensor", "temperature": 1}, now)
+    second = entity({"id": "A", "type": "Sensor", "temperature": 2}, now)
+    clash = entity({"id": "A", "type": "Sensor", "temperature": 3}, now)
+    gone = entity({"id": "B", "type": "Sensor", "temperature": 4}, now)
+    outcomes = await store.write(tenant, [
+        Put(first, now, "create"), Put(second, now), Put(clash, now, "create"),
+        Put(gone, now), Delete(urn("B"))])
+    assert [o.error is None for o in outcomes] == [True, True, False, True, True]
+    # both successful Puts of A, none of the refused create; B's history went with B
+    assert sorted(v for _, _, v, _ in await values(store, tenant, "A", attrs=(T,))) == [1, 2]
+    assert await values(store, tenant, "B") == []
+
+
+async def test_a_put_records_the_history_it_carries_or_nothing(store: Store) -> None:
+    tenant = new_tenant()
+    now = at("12:00")
+    latest = entity({"id": "A", "type": "Sensor", "temperature": {
+        "value": 3, "observedAt": at("11:00")}}, now)
+    older = {T: [reading(1, at("09:00"), now), reading(2, at("10:00"), now)]}
+    [outcome] = await store.write(tenant, [Put(latest, now, "create", history=older)])
+    assert outcome.error is None
+    assert [v for _, _, v, _ in await values(store, tenant, "A", attrs=(T,))] == [1, 2, 3]
+    [refused] = await store.write(tenant, [Put(latest, now, "create", history=older)])
+    assert refused.error is not None  # AlreadyExists: and not one instance more
+    assert len(await values(store, tenant, "A", attrs=(T,))) == 3
+
+
 # ------------------------------------------------------------------------- time ranges
 
 

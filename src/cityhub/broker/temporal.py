@@ -12,9 +12,8 @@ Adding instances (POST /temporal/entities, POST .../attrs) keeps the current ent
 observation: per attribute and datasetId, the posted instance with the latest time (observedAt,
 else now) replaces the current one unless that is later still; it is written as an entity
 update, which records it in the history as every update does, and every other posted instance
-is appended to the history directly. The entity is created when absent (POST
-/temporal/entities). The two steps are two transactions: the entity first, so that a failure
-between them leaves the present right and loses only the older instances.
+rides on the same write (`Put.history`), so that all of a POST is recorded in one transaction
+or none of it. The entity is created when absent (POST /temporal/entities).
 
 Correcting or deleting recorded instances (PATCH / DELETE of an instance, DELETE of an
 attribute's history) changes the history only, never the current entity.
@@ -148,9 +147,14 @@ class TemporalBroker:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
             entity, older = latest_first(current.entity if current else None, head, attrs)
             if current is not None and entity is None:
-                break  # nothing posted is newer than what the entity holds
-            put = (Put(entity, now, "create") if current is None
-                   else Put(entity, now, "replace", expected_version=current.version))
+                # nothing posted is newer than what the entity holds: history only
+                if older:
+                    await self.store.append_history(tenant, entity_id, older, now)
+                break
+            # the older instances go into the history in the same transaction
+            put = (Put(entity, now, "create", history=older or None) if current is None
+                   else Put(entity, now, "replace", expected_version=current.version,
+                            history=older or None))
             [outcome] = await self.store.write(tenant, [put],
                                                record_changes=self._record_changes(tenant))
             if outcome.error is None:
@@ -159,8 +163,6 @@ class TemporalBroker:
                 raise outcome.error
         else:
             raise Conflict(f"entity {entity_id} is changing too fast; try again")
-        if older:
-            await self.store.append_history(tenant, entity_id, older, now)
         return current is None
 
     # -- 5.6.13 Delete Attribute from Temporal Representation of an Entity --------------------

@@ -77,6 +77,9 @@ class Put:
     now: str
     mode: WriteMode = "upsert"
     expected_version: int | None = None
+    #: attribute IRI -> more instances (stamped `now`) to record in the history with this
+    #: write, beside those it changes: the older readings a temporal POST carries
+    history: dict[str, list[dict[str, Any]]] | None = None
 
 
 @dataclass(slots=True)

@@ -47,6 +47,14 @@ def history_rows(entity: dict[str, Any], now: str) -> list[HistoryRow]:
     return rows
 
 
+def put_history_rows(put: Put) -> list[HistoryRow]:
+    """The history rows a Put records: the instances it changes and those it carries."""
+    rows = history_rows(put.entity, put.now)
+    if put.history:
+        rows.extend(history_rows({"attrs": put.history}, put.now))
+    return rows
+
+
 def numeric(value: Any) -> float | None:
     """The number aggregations see in a value: ints and floats, not booleans."""
     kind = type(value)
@@ -81,4 +89,5 @@ def change_rows(
     return rows
 
 
-__all__ = ["ChangeRow", "HistoryRow", "change_rows", "history_rows", "numeric"]
+__all__ = ["ChangeRow", "HistoryRow", "change_rows", "history_rows", "numeric",
+           "put_history_rows"]

@@ -23,7 +23,7 @@ import orjson
 
 from cityhub.ngsild.errors import BadRequestData, NgsiLdError
 from cityhub.store.base import Put, WriteOp
-from cityhub.store.changes import HistoryRow, history_rows
+from cityhub.store.changes import HistoryRow, put_history_rows
 from cityhub.store.postgres.plan import WritePlan
 from cityhub.store.postgres.schema import EncodedJson, ewkb
 from cityhub.store.rows import EntityRows, entity_rows
@@ -83,7 +83,7 @@ def index_entities(ops: list[WriteOp], positions: Any) -> EntityIndex:
         rows = entity_rows(op.entity)
         index.names.update(rows.names)
         index.rows[position] = rows
-        history = index.history[position] = history_rows(op.entity, op.now)
+        history = index.history[position] = put_history_rows(op)
         index.names.update(row[0] for row in history)
     return index
 

@@ -42,7 +42,7 @@ from cityhub.store.base import (
     WriteOp,
     WriteOutcome,
 )
-from cityhub.store.changes import HistoryRow, change_rows, history_rows
+from cityhub.store.changes import HistoryRow, change_rows, put_history_rows
 from cityhub.store.rows import EntityRows, entity_rows
 from cityhub.store.sql import NAME_ID, QueryCompiler
 from cityhub.store.sqlite.schema import GEO_SLOTS, connect, create_schema, encode_geo_query
@@ -390,7 +390,7 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory):
         # so that the writer spends its time in SQLite (which releases the GIL) while this
         # thread works.
         prepared = [
-            (entity_rows(op.entity), orjson.dumps(op.entity), history_rows(op.entity, op.now))
+            (entity_rows(op.entity), orjson.dumps(op.entity), put_history_rows(op))
             if isinstance(op, Put) else None
             for op in ops
         ]
