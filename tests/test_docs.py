@@ -76,3 +76,13 @@ def test_every_route_is_documented() -> None:
         for route in module.routes:
             base = route.path.split("{")[0].rstrip("/")
             assert f"/ngsi-ld/v1{base}" in text, f"{route.path} is not in docs/api.md"
+
+
+def test_ci_runs_the_readme_commands_test_command_exactly() -> None:
+    """The README's second command is the one CI runs: a green CI then proves it works."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"```sh\n(python3 -m venv .*?)\n```", readme)
+    assert len(commands) >= 2, "README.md must start with its two commands"
+    test_command = next(c for c in commands if "pytest" in c)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_command in ci.splitlines()

@@ -44,14 +44,26 @@ def serve(args: argparse.Namespace) -> int:
                                  retention_days=args.retention_days,
                                  city=args.city, simulator=args.simulator,
                                  simulator_speed=args.sim_speed,
-                                 mqtt=args.mqtt, devices_file=args.devices)
+                                 mqtt=args.mqtt, devices_file=args.devices,
+                                 auth_file=args.auth, audit_file=args.audit,
+                                 allow_open=args.allow_open or None,
+                                 cors_origins=tuple(o.strip() for o in args.cors.split(",")
+                                                    if o.strip()) if args.cors else None)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not _is_loopback(settings.host):
-        log.warning("listening on %s: CityHub has no access control yet; expose it only on a "
-                    "trusted network", settings.host)
-    log.warning("CityHub %s: OPEN MODE - no authentication; any client on %s may read and "
-                "write every tenant", __version__, settings.host)
+    if settings.auth_file is None:
+        if not _is_loopback(settings.host) and not settings.allow_open:
+            log.error("refusing to listen on %s with no access control: give --auth FILE "
+                      "(docs/security.md), or --allow-open to run open on purpose",
+                      settings.host)
+            return 2
+        if not _is_loopback(settings.host):
+            log.warning("--allow-open: listening on %s with no access control; anyone who "
+                        "reaches it may read and write every tenant", settings.host)
+        log.warning("CityHub %s: OPEN MODE - no authentication; any client on %s may read and "
+                    "write every tenant", __version__, settings.host)
+    else:
+        log.info("access control on: auth file %s", settings.auth_file)
     log.info("store: %s", settings.db.split("@")[-1])
     try:
         app = create_app(settings)
@@ -64,8 +76,10 @@ def serve(args: argparse.Namespace) -> int:
     if city.load_city or city.simulate:
         app = with_city(app, CityService(app.state.hub, city))
     tune_garbage_collector()
+    # open live streams (/cityhub/v1/live) never finish by themselves: shutting down waits at
+    # most 5 s for the requests in flight, then ends them
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=args.access_log, lifespan="on")
+                access_log=args.access_log, lifespan="on", timeout_graceful_shutdown=5)
     return 0
 
 
@@ -128,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                      "(mqtt://HOST:PORT; off by default); env CITYHUB_MQTT")
     run.add_argument("--devices", metavar="FILE", help="provision the devices of this JSON file "
                      "at start (docs/ingest.md); env CITYHUB_DEVICES")
+    from cityhub.security.commands import add_serve_options
+
+    add_serve_options(run)
     run.set_defaults(handler=serve)
     purge = commands.add_parser("retention", help="delete expired history once "
                                 "(the retention policy) and exit")
@@ -143,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     from cityhub.ingest.commands import add_commands as add_ingest_commands
 
     add_ingest_commands(commands)
+    from cityhub.security.commands import add_commands as add_admin_commands
+
+    add_admin_commands(commands)
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -61,6 +61,16 @@ class Settings:
     simulator_step_s: float = 60.0
     #: where the simulator appends the ground truth of the faults it injects (JSON Lines)
     simulator_faults: str | None = None
+    #: access control (cityhub.security, docs/security.md): the auth file (tenants, roles,
+    #: hashed API keys, JWT keys; None: open mode), the append-only audit log (JSON Lines;
+    #: None: next to the auth file), the largest query string accepted (bytes; larger: 414),
+    #: CORS origins allowed ("*" or a list; empty: no CORS headers), and whether a
+    #: non-loopback address may be served with no auth file
+    auth_file: str | None = None
+    audit_file: str | None = None
+    max_query_bytes: int = 16 * 1024
+    cors_origins: tuple[str, ...] = ()
+    allow_open: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -113,6 +123,18 @@ class Settings:
             if variable in env:
                 setattr(settings, name, env[variable].strip().lower() not in ("0", "false",
                                                                               "no", "off"))
+        for name, variable in (("auth_file", "CITYHUB_AUTH_FILE"),
+                               ("audit_file", "CITYHUB_AUDIT_FILE")):
+            if variable in env:
+                setattr(settings, name, env[variable])
+        if "CITYHUB_MAX_QUERY_BYTES" in env:
+            settings.max_query_bytes = int(env["CITYHUB_MAX_QUERY_BYTES"])
+        if "CITYHUB_CORS_ORIGINS" in env:
+            settings.cors_origins = tuple(
+                o.strip() for o in env["CITYHUB_CORS_ORIGINS"].split(",") if o.strip())
+        if "CITYHUB_ALLOW_OPEN" in env:
+            settings.allow_open = env["CITYHUB_ALLOW_OPEN"].strip().lower() in ("1", "true",
+                                                                               "yes", "on")
         for name, value in overrides.items():
             if value is not None:
                 setattr(settings, name, value)

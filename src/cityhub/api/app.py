@@ -18,12 +18,15 @@ from starlette.routing import Mount, Route
 
 from cityhub import __version__
 from cityhub.api import (
+    auth,
     batch,
     contexts,
+    dashboard,
     devices,
     discovery,
     entities,
     ingest,
+    live,
     public,
     subscriptions,
     temporal,
@@ -88,13 +91,19 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Star
         routes=[
             Mount("/ngsi-ld/v1", routes=ngsi_ld),
             Route("/version", version, methods=["GET"]),
-            Mount("/cityhub/v1", routes=[*devices.routes, *ingest.routes, *public.routes]),
+            Mount("/cityhub/v1", routes=[*devices.routes, *ingest.routes, *public.routes,
+                                         *live.routes, *auth.routes]),
+            *dashboard.routes,
         ],
         exception_handlers={NgsiLdError: on_ngsi_ld_error, HTTPException: on_http_error},
         lifespan=lifespan,
     )
     app.state.hub = hub
     app.state.settings = settings
+    # access control (api.auth) inside the 500 layer; its state loads the auth file now, so
+    # that a bad one stops start-up
+    app.state.access = auth.AccessState(settings)
+    app.add_middleware(auth.AccessControl, state=app.state.access)
     # The 500 layer goes outermost, in place of Starlette's ServerErrorMiddleware default.
     app.add_middleware(CatchAll)
     return app

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.ngsild import errors as e
+from cityhub.security import errors as access
 
 log = logging.getLogger("cityhub.api")
 
@@ -37,6 +38,10 @@ STATUS: dict[type[e.NgsiLdError], int] = {
     e.PayloadTooLarge: 413,
     e.MethodNotAllowed: 405,
     e.InternalError: 500,
+    access.Unauthenticated: 401,
+    access.Forbidden: 403,
+    access.TooManyRequests: 429,
+    access.UriTooLong: 414,
 }
 
 

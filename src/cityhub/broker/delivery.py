@@ -63,6 +63,17 @@ class DeliveryOptions:
     figures_s: float = 1.0
 
 
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set, at most `seconds`; whether it was. (No task is made for it,
+    as `asyncio.wait_for` would: senders wait thousands of times a second.)"""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def _age_s(at: str) -> float:
     try:
         moment = datetime.fromisoformat(at)
@@ -118,9 +129,7 @@ class Sender:
                 await asyncio.sleep(self.owner.options.poll_s)  # the store is unreachable
                 return True
             self.arrived.clear()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), 60)
-            except TimeoutError:
+            if not await wait_event(self.arrived, 60):
                 return bool(self.queue)  # idle for a minute: end (a new one starts on demand)
             return True
         reg = self.owner.registry.get(*self.key)
@@ -162,8 +171,7 @@ class Sender:
     async def _wait_changed(self, seconds: float) -> None:
         """Sleep, but wake when the subscription changed (a new endpoint may work now)."""
         self.changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), seconds)
+        await wait_event(self.changed, seconds)
 
     async def _reload(self) -> None:
         self.spilled = False  # what the dispatcher pushes from now on is kept
@@ -310,8 +318,7 @@ class Deliveries:
         loop = asyncio.get_running_loop()
         figures_at = loop.time()
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._settle_now.wait(), self.options.settle_s)
+            await wait_event(self._settle_now, self.options.settle_s)
             self._settle_now.clear()
             figures = loop.time() - figures_at >= self.options.figures_s
             if figures:

@@ -24,7 +24,6 @@ next one simply comes at the next interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from cityhub.broker.delivery import Deliveries, DeliveryOptions
+from cityhub.broker.delivery import Deliveries, DeliveryOptions, wait_event
 from cityhub.broker.subscriptions import Registered, SubscriptionRegistry, stop_task
 from cityhub.ngsild.entity import now_iso
 from cityhub.ngsild.errors import NgsiLdError
@@ -131,8 +130,7 @@ class Notifier:
                 log.warning("notification dispatch failed, will retry: %s", exc.detail)
             except Exception:
                 log.exception("notification dispatch failed, will retry")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.options.poll_s)
+            await wait_event(self._wake, self.options.poll_s)
 
     async def _check_role(self) -> None:
         if self.delivering:

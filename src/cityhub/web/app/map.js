@@ -1,0 +1,139 @@
+// The city map: base layers (districts, buildings, roads, facilities) and the live sensor
+// layers, all GeoJSON sources read from the NGSI-LD API. No tiles, no glyphs, no network.
+import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
+import * as api from "./api.js";
+import { BASE_LAYERS, SENSOR_LAYERS, sensorPaint } from "./layers.js";
+
+const STYLE = {
+  version: 8,
+  sources: {},
+  layers: [{ id: "background", type: "background", paint: { "background-color": "#0b1219" } }],
+};
+
+export function createMap(container) {
+  return new maplibregl.Map({
+    container, style: STYLE, center: [24.94, 60.17], zoom: 13, attributionControl: false,
+    fadeDuration: 0, maxPitch: 0, dragRotate: false,
+  });
+}
+
+function addBase(map, layer, data) {
+  map.addSource(layer.id, { type: "geojson", data, promoteId: "id" });
+  const src = layer.id;
+  if (layer.kind === "area") {
+    map.addLayer({ id: "districts-fill", type: "fill", source: src, paint: {
+      "fill-color": ["coalesce", ["feature-state", "fill"], "#1a2a3a"],
+      "fill-opacity": ["case", ["boolean", ["feature-state", "selected"], false], 0.75, 0.45] } });
+    map.addLayer({ id: "districts-line", type: "line", source: src, paint: {
+      "line-color": "#5f7d99", "line-width": 1.5, "line-dasharray": [3, 2] } });
+  } else if (layer.kind === "building") {
+    map.addLayer({ id: "buildings", type: "fill", source: src, paint: {
+      "fill-color": "#243443", "fill-opacity": 0.8, "fill-outline-color": "#2e4254" } });
+  } else if (layer.kind === "road") {
+    map.addLayer({ id: "roads", type: "line", source: src,
+      layout: { "line-cap": "round", "line-join": "round" },
+      paint: {
+        "line-color": ["match", ["get", "roadClass"], ["MAIN_ROAD", "PRIMARY_ROAD"], "#b7c7d6",
+          "MINOR_CITY_ROAD", "#7c8fa1", "#5c6e80"],
+        "line-width": ["interpolate", ["linear"], ["zoom"], 12,
+          ["*", 0.4, ["coalesce", ["get", "totalLaneNumber"], 2]], 17,
+          ["*", 2.2, ["coalesce", ["get", "totalLaneNumber"], 2]]],
+      } });
+  } else if (layer.kind === "poi") {
+    map.addLayer({ id: "facilities", type: "circle", source: src, paint: {
+      "circle-radius": 3, "circle-color": "#8aa0b4", "circle-opacity": 0.7,
+      "circle-stroke-color": "#0b1219", "circle-stroke-width": 1 } });
+  }
+}
+
+function addSensor(map, layer, data) {
+  map.addSource(layer.id, { type: "geojson", data, promoteId: "id" });
+  map.addLayer({ id: layer.id, type: "circle", source: layer.id, paint: sensorPaint(layer) });
+}
+
+/** Points for every feature: a line or polygon sensor (rare) is drawn at its first vertex. */
+function asPoints(features) {
+  for (const f of features) {
+    const g = f.geometry;
+    if (g && g.type !== "Point") {
+      let c = g.coordinates;
+      while (Array.isArray(c[0])) c = c[0];
+      f.geometry = { type: "Point", coordinates: c };
+    }
+  }
+  return features;
+}
+
+/** Loads every layer whose type the hub holds; returns the entities by id (keyValues). */
+export async function loadCity(map, available) {
+  const entities = new Map();
+  const ready = new Promise((resolve) => (map.loaded() ? resolve() : map.once("load", resolve)));
+  const wanted = [...BASE_LAYERS, ...SENSOR_LAYERS.map((s) => ({ ...s, types: [s.id], sensor: true }))]
+    .filter((layer) => layer.types.some((type) => available.includes(type)));
+  const fetched = await Promise.all(wanted.map(async (layer) => {
+    const features = (await Promise.all(layer.types.map((type) =>
+      api.allEntities(type, { accept: "application/geo+json" })))).flat()
+      .filter((f) => f.geometry);
+    return [layer, features];
+  }));
+  await ready;
+  let bounds = null;
+  for (const [layer, features] of fetched) {
+    for (const f of features) {
+      f.properties.id = f.id;
+      entities.set(f.id, f.properties);
+    }
+    const data = { type: "FeatureCollection", features: layer.sensor ? asPoints(features) : features };
+    if (layer.sensor) {
+      const original = SENSOR_LAYERS.find((s) => s.id === layer.id);
+      addSensor(map, original, data);
+    } else {
+      addBase(map, layer, data);
+    }
+    if (layer.kind === "area" || (layer.kind === "road" && !bounds)) {
+      bounds = extend(bounds, features);
+    }
+  }
+  if (bounds) map.fitBounds(bounds, { padding: 24, animate: false });
+  return entities;
+}
+
+function extend(bounds, features) {
+  let b = bounds;
+  const visit = (c) => {
+    if (typeof c[0] === "number") {
+      b = b ? [[Math.min(b[0][0], c[0]), Math.min(b[0][1], c[1])], [Math.max(b[1][0], c[0]), Math.max(b[1][1], c[1])]]
+        : [[c[0], c[1]], [c[0], c[1]]];
+    } else c.forEach(visit);
+  };
+  for (const f of features) visit(f.geometry.coordinates);
+  return b;
+}
+
+export function layerIds(map, groupId) {
+  if (groupId === "districts") return ["districts-fill", "districts-line"].filter((id) => map.getLayer(id));
+  return map.getLayer(groupId) ? [groupId] : [];
+}
+
+export function setVisible(map, groupId, visible) {
+  for (const id of layerIds(map, groupId)) map.setLayoutProperty(id, "visibility", visible ? "visible" : "none");
+}
+
+/** Applies live entity changes to the sensor layers' feature state. */
+export function applyChanges(map, changes) {
+  for (const e of changes) {
+    const layer = SENSOR_LAYERS.find((s) => s.id === e.type);
+    if (!layer || !map.getSource(layer.id)) continue;
+    const state = {};
+    if (layer.attr && typeof e[layer.attr] === "number") state.v = e[layer.attr];
+    if (typeof e.status === "string") state.s = e.status;
+    map.setFeatureState({ source: layer.id, id: e.id }, state);
+  }
+}
+
+export function interactiveLayers(map) {
+  return [...SENSOR_LAYERS.map((s) => s.id), "facilities", "roads", "districts-fill"]
+    .filter((id) => map.getLayer(id));
+}
+
+export { maplibregl };
