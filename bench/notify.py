@@ -134,6 +134,8 @@ class Patcher:
         self.acked_unix: dict[int, float] = {}
         self.round_trips: list[float] = []
         self.errors = 0
+        #: status line (or exception name) -> count, of the updates that failed
+        self.failures: dict[str, int] = {}
 
     async def patch(self, entity: int, seq: int) -> None:
         body = b'{"seq":%d}' % seq
@@ -149,8 +151,9 @@ class Patcher:
             length = _content_length(head)
             if length:
                 await conn[0].readexactly(length)
-        except (OSError, asyncio.IncompleteReadError):
+        except (OSError, asyncio.IncompleteReadError) as exc:
             self.errors += 1
+            self.failures[type(exc).__name__] = self.failures.get(type(exc).__name__, 0) + 1
             conn[1].close()
             return
         now = time.perf_counter()
@@ -161,6 +164,8 @@ class Patcher:
             self.round_trips.append(now - started)
         else:
             self.errors += 1
+            status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+            self.failures[status] = self.failures.get(status, 0) + 1
 
 
 def start_hub(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -273,6 +278,7 @@ async def measure(db: str, rate: float, duration: float, work: Path) -> dict[str
             "duration_s": duration,
             "updates_acknowledged": len(patcher.acked),
             "update_errors": patcher.errors,
+            "update_failures": patcher.failures,
             "schedule_lag_p99_ms": round(schedule_lag * 1000, 2),
             "patch_round_trip_ms": summary_ms(patcher.round_trips),
             "notifications_sent": len(sent),

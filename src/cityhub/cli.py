@@ -9,9 +9,11 @@ import logging
 import sys
 
 from cityhub import __version__
-from cityhub.settings import DEFAULT_PORT, Settings
+from cityhub.settings import DEFAULT_DB, DEFAULT_PORT, Settings
 
 log = logging.getLogger("cityhub")
+#: days of history the zero-configuration demo store keeps (its simulator never stops)
+DEMO_RETENTION_DAYS = 7
 
 
 def _is_loopback(host: str) -> bool:
@@ -31,6 +33,18 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 1000)
+
+
+def bound_demo_history(settings: Settings) -> bool:
+    """Give the zero-configuration demo store a retention of DEMO_RETENTION_DAYS when nothing
+    else is configured: its simulator records ~0.9 million instances a day, for ever."""
+    from cityhub.city.service import city_switches
+
+    if (settings.db != DEFAULT_DB or not city_switches(settings)[1]
+            or settings.retention_file is not None or settings.retention_days is not None):
+        return False
+    settings.retention_days = DEMO_RETENTION_DAYS
+    return True
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -65,13 +79,16 @@ def serve(args: argparse.Namespace) -> int:
     else:
         log.info("access control on: auth file %s", settings.auth_file)
     log.info("store: %s", settings.db.split("@")[-1])
+    from cityhub.city.service import CityOptions, CityService, with_city
+
+    if bound_demo_history(settings):
+        log.info("demo store: history older than %d days is deleted (--retention-days)",
+                 DEMO_RETENTION_DAYS)
     try:
         app = create_app(settings)
     except BadRequestData as exc:  # a configuration file the hub cannot use
         log.error("%s", exc.detail)
         return 2
-    from cityhub.city.service import CityOptions, CityService, with_city
-
     city = CityOptions.from_settings(settings)
     if city.load_city or city.simulate:
         app = with_city(app, CityService(app.state.hub, city))
