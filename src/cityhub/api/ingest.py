@@ -15,8 +15,6 @@ from cityhub.ingest.deadletter import TERMS
 from cityhub.ingest.mqtt import MqttGateway
 from cityhub.ingest.payloads import measurement_of
 from cityhub.ingest.pipeline import IngestPipeline, IngestReport, Record, entity_record
-from cityhub.ingest.privacy import Pseudonymiser, parse_keys
-from cityhub.ingest.quality import StaleWatch
 from cityhub.ingest.registry import check_device_id
 from cityhub.ngsild.errors import BadRequestData, NgsiLdError
 from cityhub.ngsild.render import KEY_VALUES, RenderOptions, render_entity
@@ -29,18 +27,10 @@ MAX_ITEMS = 10_000
 HTTP_SOURCE = "http"
 
 
-def pipeline_for(hub: Any, settings: Settings) -> IngestPipeline:
-    keys = parse_keys(settings.pseudonym_keys) if settings.pseudonym_keys else None
-    return IngestPipeline(
-        hub, pseudonymiser=Pseudonymiser(keys), window_s=settings.ingest_window_s,
-        location_decimals=settings.location_decimals,
-        stale=StaleWatch(settings.stale_default_interval_s, settings.stale_intervals))
-
-
 async def start_ingest(app: Starlette) -> None:
     """Start the ingest service (and the MQTT gateway when a broker is configured)."""
     settings: Settings = app.state.settings
-    pipeline = pipeline_for(app.state.hub, settings)
+    pipeline = IngestPipeline.from_settings(app.state.hub, settings)
     app.state.ingest = pipeline
     app.state.mqtt = None
     await pipeline.start()

@@ -14,11 +14,11 @@ from cityhub.settings import Settings
 def import_command(args: argparse.Namespace) -> int:
     """Import a CSV or GeoJSON file; print the counts as JSON. Exit 0 when every row was
     stored (or was a duplicate), 1 when some were rejected, 2 when nothing could start."""
-    from cityhub.api.ingest import pipeline_for
     from cityhub.broker import Hub
     from cityhub.broker.entities import check_tenant
     from cityhub.ingest.files import import_file
     from cityhub.ingest.mapping import load_mapping
+    from cityhub.ingest.pipeline import IngestPipeline
     from cityhub.ngsild.errors import NgsiLdError
 
     settings = Settings.from_env(db=args.db)
@@ -34,7 +34,7 @@ def import_command(args: argparse.Namespace) -> int:
         hub = Hub.from_dsn(settings.db)
         await hub.start()
         try:
-            pipeline = pipeline_for(hub, settings)
+            pipeline = IngestPipeline.from_settings(hub, settings)
             report = await import_file(pipeline, args.file, mapping, tenant=tenant)
             return report.document()
         finally:

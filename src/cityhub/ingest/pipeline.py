@@ -36,6 +36,7 @@ from cityhub.ingest.privacy import (
     PSEUDONYMISE,
     Pseudonymiser,
     generalise_geometry,
+    parse_keys,
 )
 from cityhub.ingest.quality import DuplicateFilter, StaleWatch, stale_alert, stale_alert_id
 from cityhub.ingest.registry import DeviceRegistry, DeviceSpec
@@ -44,6 +45,7 @@ from cityhub.ingest.validate import record_errors
 from cityhub.ngsild.context import core_term_map
 from cityhub.ngsild.entity import check_name, check_uri, normalise_datetime, now_iso
 from cityhub.ngsild.errors import BadRequestData, NgsiLdError
+from cityhub.settings import Settings
 
 log = logging.getLogger("cityhub.ingest")
 TERMS = core_term_map()
@@ -146,6 +148,14 @@ def entity_record(source: str, tenant: str, item: Any) -> Record:
 
 
 class IngestPipeline:
+    @classmethod
+    def from_settings(cls, hub: Hub, settings: Settings) -> IngestPipeline:
+        """The pipeline `cityhub serve` and `cityhub import` run, as configured."""
+        keys = parse_keys(settings.pseudonym_keys) if settings.pseudonym_keys else None
+        return cls(hub, pseudonymiser=Pseudonymiser(keys), window_s=settings.ingest_window_s,
+                   location_decimals=settings.location_decimals,
+                   stale=StaleWatch(settings.stale_default_interval_s, settings.stale_intervals))
+
     def __init__(
         self,
         hub: Hub,
