@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cityhub.broker.subscriptions import stop_task
 from cityhub.ngsild.context import core_term_map
 from cityhub.ngsild.entity import check_name, format_datetime
 from cityhub.ngsild.errors import BadRequestData, NgsiLdError
@@ -198,10 +199,8 @@ class Retention:
             self._task = asyncio.create_task(self._run(), name="cityhub-retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)  # let it finish cancelling
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
 
     async def _run(self) -> None:
         while True:
