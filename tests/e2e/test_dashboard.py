@@ -43,6 +43,10 @@ def test_map_renders_districts_roads_and_sensors(page: Any, hub_url: str) -> Non
     page.locator("label:has(input[data-layer=roads])").click()
     page.wait_for_function(
         "() => window.cityhub.map.getLayoutProperty('roads', 'visibility') === 'none'")
+    # queryRenderedFeatures answers from the last drawn frame: wait for the frame without roads
+    page.wait_for_function(
+        "() => window.cityhub.map.queryRenderedFeatures({layers: ['roads']}).length === 0",
+        timeout=3000)
     assert rendered(page, "roads") == 0
 
 
