@@ -9,7 +9,7 @@
    p50 and p99 latency.
 
 Usage: python bench/broker.py [--entities 100000] [--query-entities 200000] [--duration 10]
-       [--postgres postgresql://postgres@127.0.0.1:5432/test] [--no-http]
+       [--postgres postgresql://postgres@127.0.0.1:5432/test] [--no-http | --only-http]
 """
 
 from __future__ import annotations
@@ -274,6 +274,20 @@ def http_figures(db_path: str, count: int, duration: int) -> dict:
     }
 
 
+async def upsert_figures(figures: dict, tmp: str, args: argparse.Namespace) -> None:
+    payload = city_entities(args.entities)
+    elapsed, hub = await upsert_through_broker(f"sqlite:///{tmp}/hub.db", payload)
+    await hub.stop()
+    baseline = sqlite_baseline(f"{tmp}/hub.db", f"{tmp}/baseline.db")
+    figures["upsert_sqlite"] = {
+        "entities": args.entities,
+        "entities_per_s": round(args.entities / elapsed),
+        "baseline_executemany_entities_per_s": round(args.entities / baseline),
+        "ratio_to_baseline": round(baseline / elapsed, 3),
+    }
+    figures["upsert_postgres"] = await postgres_figures(args.postgres, payload)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entities", type=int, default=100_000)
@@ -282,20 +296,13 @@ async def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get(
         "CITYHUB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--only-http", action="store_true",
+                        help="skip the upsert figures: only the HTTP and query figures")
     args = parser.parse_args()
     figures: dict = {"benchmark": "broker", "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
-        payload = city_entities(args.entities)
-        elapsed, hub = await upsert_through_broker(f"sqlite:///{tmp}/hub.db", payload)
-        await hub.stop()
-        baseline = sqlite_baseline(f"{tmp}/hub.db", f"{tmp}/baseline.db")
-        figures["upsert_sqlite"] = {
-            "entities": args.entities,
-            "entities_per_s": round(args.entities / elapsed),
-            "baseline_executemany_entities_per_s": round(args.entities / baseline),
-            "ratio_to_baseline": round(baseline / elapsed, 3),
-        }
-        figures["upsert_postgres"] = await postgres_figures(args.postgres, payload)
+        if not args.only_http:
+            await upsert_figures(figures, tmp, args)
         if not args.no_http:
             query_db = f"{tmp}/query.db"
             _, hub = await upsert_through_broker(f"sqlite:///{query_db}",

@@ -60,6 +60,7 @@ def serve(args: argparse.Namespace) -> int:
                                  simulator_speed=args.sim_speed,
                                  mqtt=args.mqtt, devices_file=args.devices,
                                  auth_file=args.auth, audit_file=args.audit,
+                                 catalogue_file=args.catalogue,
                                  allow_open=args.allow_open or None,
                                  cors_origins=tuple(o.strip() for o in args.cors.split(",")
                                                     if o.strip()) if args.cors else None)
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                      "second (default 1: real time); env CITYHUB_SIMULATOR_SPEED")
     run.add_argument("--mqtt", metavar="URL", help="run the MQTT device gateway on this broker "
                      "(mqtt://HOST:PORT; off by default); env CITYHUB_MQTT")
+    run.add_argument("--catalogue", metavar="FILE", help="open-data catalogue metadata (JSON, "
+                     "TOML or YAML; docs/opendata.md); env CITYHUB_CATALOGUE_FILE")
     run.add_argument("--devices", metavar="FILE", help="provision the devices of this JSON file "
                      "at start (docs/ingest.md); env CITYHUB_DEVICES")
     from cityhub.security.commands import add_serve_options

@@ -71,6 +71,9 @@ class Settings:
     max_query_bytes: int = 16 * 1024
     cors_origins: tuple[str, ...] = ()
     allow_open: bool = False
+    #: open data (cityhub.opendata, docs/opendata.md): the catalogue file (JSON, TOML or
+    #: YAML: catalogue title, publisher, dataset metadata; None: defaults)
+    catalogue_file: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -124,7 +127,8 @@ class Settings:
                 setattr(settings, name, env[variable].strip().lower() not in ("0", "false",
                                                                               "no", "off"))
         for name, variable in (("auth_file", "CITYHUB_AUTH_FILE"),
-                               ("audit_file", "CITYHUB_AUDIT_FILE")):
+                               ("audit_file", "CITYHUB_AUDIT_FILE"),
+                               ("catalogue_file", "CITYHUB_CATALOGUE_FILE")):
             if variable in env:
                 setattr(settings, name, env[variable])
         if "CITYHUB_MAX_QUERY_BYTES" in env:

@@ -27,6 +27,8 @@ from cityhub.api import (
     entities,
     ingest,
     live,
+    openapi,
+    opendata,
     public,
     subscriptions,
     temporal,
@@ -79,9 +81,11 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
         await ingest.start_ingest(app)
+        await opendata.start(app)
         try:
             yield
         finally:
+            await opendata.stop(app)
             await ingest.stop_ingest(app)
             await hub.stop()
 
@@ -91,8 +95,10 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Star
         routes=[
             Mount("/ngsi-ld/v1", routes=ngsi_ld),
             Route("/version", version, methods=["GET"]),
+            Route("/openapi.json", openapi.serve, methods=["GET"]),
             Mount("/cityhub/v1", routes=[*devices.routes, *ingest.routes, *public.routes,
-                                         *live.routes, *auth.routes]),
+                                         *live.routes, *auth.routes,
+                                         *opendata.routes]),
             *dashboard.routes,
         ],
         exception_handlers={NgsiLdError: on_ngsi_ld_error, HTTPException: on_http_error},
@@ -103,6 +109,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Star
     # access control (api.auth) inside the 500 layer; its state loads the auth file now, so
     # that a bad one stops start-up
     app.state.access = auth.AccessState(settings)
+    opendata.install(app)  # the catalogue file (a bad one stops start-up), usage counters
     app.add_middleware(auth.AccessControl, state=app.state.access)
     # The 500 layer goes outermost, in place of Starlette's ServerErrorMiddleware default.
     app.add_middleware(CatchAll)

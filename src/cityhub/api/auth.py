@@ -29,7 +29,7 @@ from cityhub.api.http import check_params, json_response, route
 from cityhub.broker.entities import check_tenant
 from cityhub.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError, PayloadTooLarge
 from cityhub.security.audit import AuditLog, AuditQuery
-from cityhub.security.config import AuthConfig, tenant_key
+from cityhub.security.config import AuthConfig, tenant_key, tenant_of_key
 from cityhub.security.errors import Forbidden, TooManyRequests, Unauthenticated, UriTooLong
 from cityhub.security.identity import Authenticator
 from cityhub.security.limits import RateLimiter, retry_after
@@ -62,6 +62,8 @@ class AccessState:
         self.config: AuthConfig | None = None
         self.authenticator: Authenticator | None = None
         self.limiter = RateLimiter()
+        #: the open-data usage counters (opendata.usage.UsageMeter), set by api.opendata
+        self.usage: Any = None
         self._mtime = 0.0
         self._checked = 0.0
         if settings.auth_file:
@@ -178,6 +180,9 @@ class AccessControl:
                     int(declared) > settings.max_body_bytes):
                 raise PayloadTooLarge(f"the body is larger than {settings.max_body_bytes} bytes")
             if not self.state.enforced:
+                if self.state.usage is not None:  # counts reads of published types
+                    send = self.state.usage.metered(
+                        scope, send, _text(headers.get(b"ngsild-tenant")) or "", None)
                 await self.app(scope, receive, send)
                 return
             await self._enforced(scope, receive, send, headers)
@@ -235,7 +240,8 @@ class AccessControl:
         if wait > 0:
             raise TooManyRequests("the rate limit of these credentials is used up",
                                   retry_after(wait))
-        tenant = check_tenant(_text(headers.get(b"ngsild-tenant")))
+        tenant = check_tenant(tenant_of_key(action.tenant) if action.tenant is not None
+                              else _text(headers.get(b"ngsild-tenant")))
         public = config.roles.get("public", DEFAULT_ROLES["public"])
         role = principal.role if principal is not None else public
         scope["cityhub.principal"] = principal
@@ -292,6 +298,9 @@ class AccessControl:
             send = _recording(send, record)
         else:
             record = None
+        if state.usage is not None and action.entity_answer:  # counts reads of open types
+            send = state.usage.metered(scope, send, tenant,
+                                       principal.subject if principal else None)
         if action.entity_answer and scope["method"] != "HEAD":
             send = _FilteredAnswer(send, role, config.personal, request).send
         try:
@@ -407,7 +416,7 @@ class _FilteredAnswer:
             document = None
         if document is not None:
             terms = await self._terms()
-            found = _strip(document, self._personal, terms, remove=not self._role.personal)
+            found = strip_personal(document, self._personal, terms, remove=not self._role.personal)
             if found:
                 self.saw_personal = True
                 if not self._role.personal:
@@ -450,19 +459,19 @@ def _is_personal(key: str, personal: frozenset[str], terms: Any) -> bool:
         return False
 
 
-def _strip(document: Any, personal: frozenset[str], terms: Any, *, remove: bool) -> bool:
+def strip_personal(document: Any, personal: frozenset[str], terms: Any, *, remove: bool) -> bool:
     """Remove (or only find) personal attributes in entities, lists of them and GeoJSON."""
     found = False
     if isinstance(document, list):
         for item in document:
-            found |= _strip(item, personal, terms, remove=remove)
+            found |= strip_personal(item, personal, terms, remove=remove)
         return found
     if not isinstance(document, dict):
         return False
     if document.get("type") == "FeatureCollection":
-        return _strip(document.get("features"), personal, terms, remove=remove)
+        return strip_personal(document.get("features"), personal, terms, remove=remove)
     if document.get("type") == "Feature":
-        return _strip(document.get("properties"), personal, terms, remove=remove)
+        return strip_personal(document.get("properties"), personal, terms, remove=remove)
     for key in [k for k in document if k not in ("id", "type", "@context")]:
         if _is_personal(key, personal, terms):
             found = True

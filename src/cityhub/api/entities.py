@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub.api.http import (
+    DEFAULT_CONTEXT,
     GEO_JSON,
     JSON,
     LD_JSON,
@@ -37,6 +38,7 @@ from cityhub.ngsild.render import (
     render_feature,
 )
 from cityhub.ngsild.update import UpdateResult
+from cityhub.opendata.usage import SERVED
 from cityhub.store.base import StoredEntity
 
 FORMAT_OPTIONS = ("keyValues", "concise", "normalized", "sysAttrs")
@@ -79,6 +81,10 @@ def render_options(params: dict[str, str], ctx: RequestContext) -> RenderOptions
         include_type=include_type,
         lang=params.get("lang"),
     )
+
+
+#: `location` expanded by the core context (GeoJSON answers' default geometry)
+DEFAULT_GEOMETRY = DEFAULT_CONTEXT.terms.expand("location")
 
 
 def geometry_property_of(params: dict[str, str], ctx: RequestContext) -> str:
@@ -130,6 +136,7 @@ async def query_entities(request: Request) -> Response:
     options = render_options(params, ctx)
     query = build_query(query_params(params), ctx.terms)
     result = await request.app.state.hub.entities.query(ctx.tenant, query)
+    request.scope[SERVED] = [s.entity for s in result.entities]
     return entity_list(result.entities, result.count, ctx, options, kind, params)
 
 
@@ -180,9 +187,12 @@ async def retrieve_entity(request: Request) -> Response:
     ctx = await request_context(request)
     kind = accepted(request, (JSON, LD_JSON, GEO_JSON))
     options = render_options(params, ctx)
+    # the geometry's name is checked before the read, as before; the common case (no
+    # query string) needs neither
+    geometry_property = geometry_property_of(params, ctx) if params else DEFAULT_GEOMETRY
     stored = await request.app.state.hub.entities.retrieve(
         ctx.tenant, request.path_params["entity_id"])
-    geometry_property = geometry_property_of(params, ctx)
+    request.scope[SERVED] = (stored.entity,)
     return json_response(render(stored, ctx, options, kind, geometry_property), ctx=ctx,
                          kind=kind)
 

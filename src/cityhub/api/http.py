@@ -53,6 +53,27 @@ class RequestContext:
 DEFAULT_CONTEXT = RequestContext("", core_term_map(), CORE_CONTEXT_URL)
 
 
+#: the headers of a JSON answer in DEFAULT_CONTEXT, besides its length (as Response makes them)
+_DEFAULT_JSON_HEADERS = (
+    (b"content-type", JSON.encode()),
+    (b"link", f'<{CORE_CONTEXT_URL}>; rel="{CONTEXT_REL}"; type="{LD_JSON}"'.encode()),
+)
+
+
+class DefaultJsonResponse(Response):
+    """A JSON answer in DEFAULT_CONTEXT: the same headers `json_response` gives any other
+    answer, with the constant ones encoded once (GET /entities/{id} is the hot path)."""
+
+    media_type = JSON
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", str(len(body)).encode()),
+                            *_DEFAULT_JSON_HEADERS]
+
+
 def tenant_of(request: Request) -> str:
     return check_tenant(request.headers.get("ngsild-tenant"))
 
@@ -221,13 +242,19 @@ def json_response(
     kind: str = JSON,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    if ctx is DEFAULT_CONTEXT and not headers and kind == JSON:  # the common case
+        return DefaultJsonResponse(orjson.dumps(content), status)
     extra = dict(headers or {})
     if ctx is not None:
         if ctx.tenant:
             extra["NGSILD-Tenant"] = ctx.tenant
         if kind in (JSON, GEO_JSON) and isinstance(ctx.context, str):
-            extra["Link"] = f'<{ctx.context}>; rel="{CONTEXT_REL}"; type="{LD_JSON}"'
+            extra["Link"] = link_header(ctx.context)
     return Response(orjson.dumps(content), status_code=status, media_type=kind, headers=extra)
+
+
+def link_header(context_url: str) -> str:
+    return f'<{context_url}>; rel="{CONTEXT_REL}"; type="{LD_JSON}"'
 
 
 def empty_response(status: int = 204, ctx: RequestContext | None = None,

@@ -37,12 +37,15 @@ class Action:
     #: a stream of changes the hub cannot filter: roles that may not see personal attributes
     #: must list the attributes they want (`attrs`)
     needs_attrs: bool = False
+    #: the tenant the path names, as in the auth file (`@default`), instead of the header's
+    tenant: str | None = None
 
 
 OPEN = Action(None)
 _NGSI = "/ngsi-ld/v1"
 _ENTITY = re.compile(r"^/(temporal/)?entities/(.+?)(/attrs(/[^/]+(/[^/]+)?)?)?$")
 _GET = ("GET", "HEAD")
+_EXPORT = re.compile(r"^/cityhub/v1/catalogue/([^/]+)/([^/]+)/export\.[^/]+$")
 
 
 def _data(method: str, **kwargs: object) -> Action:
@@ -59,6 +62,8 @@ def classify(method: str, path: str) -> Action:
             return OPEN
         if path == "/cityhub/v1/audit":
             return Action("admin")
+        if path.startswith("/cityhub/v1/catalogue") and method in _GET:
+            return _catalogue(path)
         if path == "/cityhub/v1/live" and method in _GET:  # the dashboard's change stream
             return Action("read", "query", needs_attrs=True)
         if path.startswith("/cityhub/v1/live/") and method == "POST":
@@ -66,6 +71,17 @@ def classify(method: str, path: str) -> Action:
         return _data(method)
     if path.startswith("/ngsi-ld/") or method not in _GET:
         return _data(method)
+    return OPEN
+
+
+def _catalogue(path: str) -> Action:
+    """The open-data catalogue (api.opendata): public metadata; an export reads its type in
+    the tenant of its path; the usage counters are for admins."""
+    if path == "/cityhub/v1/catalogue/usage":
+        return Action("admin")
+    match = _EXPORT.match(path)
+    if match:
+        return Action("read", "path_type", type_name=match.group(2), tenant=match.group(1))
     return OPEN
 
 

@@ -391,3 +391,34 @@ class RetentionCut:
     before: str
     types: tuple[str, ...] | None = None
     except_types: tuple[str, ...] = ()
+
+
+# ====================================================== open data: dataset extents and usage
+# Owned by cityhub.opendata; stored by store/sqlite/datasets.py and store/postgres/datasets.py.
+# Adapters provide `dataset_summaries(tenant, geoproperty)`, `add_usage(counts)` and
+# `usage_counts(tenants)`.
+
+
+@dataclass(slots=True)
+class DatasetSummary:
+    """One entity type of a tenant as a dataset: how many entities, their earliest createdAt
+    and latest modifiedAt, and the bounding box (min lon, min lat, max lon, max lat) of their
+    geometries of one GeoProperty (None: none has one)."""
+
+    type: str
+    count: int
+    created: str
+    modified: str
+    bbox: tuple[float, float, float, float] | None = None
+
+
+@dataclass(slots=True)
+class UsageCount:
+    """Requests and entities served of one dataset (tenant, type short name) to one caller
+    (API key id, JWT subject or "anonymous"). In `add_usage`, increments."""
+
+    tenant: str
+    type: str
+    key: str
+    requests: int = 0
+    entities: int = 0

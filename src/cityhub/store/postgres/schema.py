@@ -27,6 +27,7 @@ import asyncpg
 import orjson
 
 from cityhub.ngsild.errors import StoreUnavailable
+from cityhub.store.postgres.datasets import create_dataset_schema
 from cityhub.store.postgres.subscriptions import create_subscription_schema
 
 SCHEMA_VERSION = 1
@@ -152,6 +153,7 @@ async def create_schema(conn: asyncpg.Connection, schema: str | None = None) -> 
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
         await conn.execute(DDL)
         await create_subscription_schema(conn)
+        await create_dataset_schema(conn)
         if await conn.fetchval(  # documents need no planner statistics (ANALYZE skips them)
             "SELECT attstattarget <> 0 FROM pg_attribute "
             "WHERE attrelid = 'entities'::regclass AND attname = 'doc'"

@@ -29,6 +29,7 @@ from cityhub.store.base import (
     WriteOutcome,
 )
 from cityhub.store.postgres.compiler import PostgresCompiler
+from cityhub.store.postgres.datasets import PostgresDatasets
 from cityhub.store.postgres.errors import translate
 from cityhub.store.postgres.schema import (
     create_schema,
@@ -41,7 +42,7 @@ from cityhub.store.postgres.temporal import PostgresHistory
 from cityhub.store.postgres.write import EntityWriter
 
 
-class PostgresStore(PostgresSubscriptions, PostgresHistory):
+class PostgresStore(PostgresSubscriptions, PostgresHistory, PostgresDatasets):
     """The Store protocol over PostgreSQL 15+ with PostGIS (see the module docstring)."""
 
     name = "postgres"

@@ -12,6 +12,7 @@ import regex
 from cityhub.ngsild.entity import MAX_GEO_INSTANCES
 from cityhub.ngsild.errors import TooComplexQuery
 from cityhub.ngsild.geo import GeoQuery, geo_matches
+from cityhub.store.sqlite.datasets import create_dataset_schema
 from cityhub.store.sqlite.subscriptions import create_subscription_schema
 
 SCHEMA_VERSION = 1
@@ -175,6 +176,7 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
 def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(DDL)
     create_subscription_schema(conn)
+    create_dataset_schema(conn)
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
