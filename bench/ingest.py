@@ -15,7 +15,9 @@
    SQLite page cache, 64 MiB a connection, and memory map, 256 MiB, fill first), and its peak.
 
 Usage: python bench/ingest.py [--seconds 5] [--rate 6000] [--rows 1000000]
-       [--mqtt mqtt://127.0.0.1:1883] [--no-file] [--no-mqtt]
+       [--mqtt mqtt://127.0.0.1:1883] [--no-file] [--no-mqtt] [--postgres DSN]
+With --postgres the same figures run again on PostgreSQL (each store in a scratch schema of
+its own, dropped at the end), under the key "postgres".
 Run the full figures under the bench lock:
        flock /tmp/cityhub-bench.lock python bench/ingest.py --seconds 60
 """
@@ -24,16 +26,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,7 +133,8 @@ def publisher(host: str, port: int, rate: float, seconds: float, tenant: str) ->
 
 
 # -- 1. MQTT ----------------------------------------------------------------------------------
-async def mqtt_figures(url: str, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
+async def mqtt_figures(url: str, rate: float, seconds: float, dsn: str, baseline_dsn: str
+                       ) -> dict[str, Any]:
     from urllib.parse import urlsplit
 
     from cityhub.broker import Hub
@@ -140,7 +144,7 @@ async def mqtt_figures(url: str, rate: float, seconds: float, workdir: Path) -> 
     from cityhub.ngsild.entity import now_iso
     from cityhub.ngsild.temporal import TemporalQuery
 
-    hub = Hub.from_dsn(f"sqlite:///{workdir / 'mqtt.db'}")
+    hub = Hub.from_dsn(dsn)
     await hub.start()
     pipeline = IngestPipeline(hub)
     await pipeline.start()
@@ -205,7 +209,7 @@ async def mqtt_figures(url: str, rate: float, seconds: float, workdir: Path) -> 
         pass  # forget the persistent session
 
     # the baseline: the same records through the broker core's batch upsert, same batch size
-    base = Hub.from_dsn(f"sqlite:///{workdir / 'baseline.db'}")
+    base = Hub.from_dsn(baseline_dsn)
     await base.start()
     size = max(1, round(statistics.mean(batch_sizes))) if batch_sizes else 100
     now = now_iso()
@@ -275,6 +279,14 @@ def rss_mb() -> dict[str, float]:
             "file": fields.get("RssFile", 0.0)}
 
 
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def write_csv(path: Path, rows: int) -> None:
     rng = random.Random(4)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -293,13 +305,13 @@ def write_csv(path: Path, rows: int) -> None:
                           f"{127.2 + station // 40 * 0.005:.4f}"])
 
 
-async def file_child(csv_path: Path, db: Path, rows: int) -> dict[str, Any]:
+async def file_child(csv_path: Path, dsn: str, rows: int) -> dict[str, Any]:
     from cityhub.broker import Hub
     from cityhub.ingest.files import import_file
     from cityhub.ingest.mapping import load_mapping
     from cityhub.ingest.pipeline import IngestPipeline
 
-    hub = Hub.from_dsn(f"sqlite:///{db}")
+    hub = Hub.from_dsn(dsn)
     await hub.start()
     pipeline = IngestPipeline(hub)
     marks = {int(rows * f): f for f in (0.1, 0.5)}
@@ -325,16 +337,19 @@ async def file_child(csv_path: Path, db: Path, rows: int) -> dict[str, Any]:
             "rejected": report.rejected, "seconds": round(elapsed, 1),
             "rows_per_s": round(report.received / elapsed),
             "memory_mb": memory,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            # VmHWM: this process's own peak (ru_maxrss would count the parent's memory at
+            # the fork, which the kernel carries over exec)
+            "peak_rss_mb": peak_rss_mb()}
 
 
-def file_figures(rows: int, workdir: Path) -> dict[str, Any]:
+def file_figures(rows: int, workdir: Path, dsn: str) -> dict[str, Any]:
     csv_path = workdir / "readings.csv"
-    write_csv(csv_path, rows)
+    if not csv_path.exists():
+        write_csv(csv_path, rows)
     size_mb = round(csv_path.stat().st_size / 2**20, 1)
     result = subprocess.run(
-        [sys.executable, __file__, "--file-child", str(csv_path), str(workdir / "file.db"),
-         str(rows)], capture_output=True, text=True, check=True)
+        [sys.executable, __file__, "--file-child", str(csv_path), dsn, str(rows)],
+        capture_output=True, text=True, check=True)
     figures = json.loads(result.stdout)
     figures["file_mb"] = size_mb
     return figures
@@ -346,8 +361,8 @@ def main() -> None:
         publisher(host, int(port), float(rate), float(seconds), tenant)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--file-child":
-        path, db, rows = sys.argv[2:5]
-        print(json.dumps(asyncio.run(file_child(Path(path), Path(db), int(rows)))))
+        path, dsn, rows = sys.argv[2:5]
+        print(json.dumps(asyncio.run(file_child(Path(path), dsn, int(rows)))))
         return
     import logging
 
@@ -361,16 +376,58 @@ def main() -> None:
     parser.add_argument("--mqtt", default="mqtt://127.0.0.1:1883")
     parser.add_argument("--no-file", action="store_true")
     parser.add_argument("--no-mqtt", action="store_true")
+    parser.add_argument("--postgres", metavar="DSN",
+                        help="also run the figures on PostgreSQL (scratch schemas, dropped)")
     args = parser.parse_args()
     figures: dict[str, Any] = {"bench": "ingest", "cores": os.cpu_count(), "store": "sqlite"}
     with tempfile.TemporaryDirectory(prefix="cityhub-bench-ingest-") as tmp:
         workdir = Path(tmp)
-        if not args.no_mqtt:
-            figures["mqtt"] = asyncio.run(mqtt_figures(args.mqtt, args.rate, args.seconds,
-                                                       workdir))
-        if not args.no_file:
-            figures["file_import"] = file_figures(args.rows, workdir)
+
+        def sqlite_dsn(name: str) -> str:
+            return f"sqlite:///{workdir / name}.db"
+
+        run_figures(args, workdir, sqlite_dsn, figures)
+        if args.postgres:
+            figures["postgres"] = {"store": "postgres"}
+            with postgres_schemas(args.postgres) as postgres_dsn:
+                run_figures(args, workdir, postgres_dsn, figures["postgres"])
     print(json.dumps(figures))
+
+
+def run_figures(args: argparse.Namespace, workdir: Path, dsn: Any,
+                figures: dict[str, Any]) -> None:
+    if not args.no_mqtt:
+        figures["mqtt"] = asyncio.run(mqtt_figures(args.mqtt, args.rate, args.seconds,
+                                                   dsn("mqtt"), dsn("baseline")))
+    if not args.no_file:
+        figures["file_import"] = file_figures(args.rows, workdir, dsn("file"))
+
+
+@contextlib.contextmanager
+def postgres_schemas(admin_dsn: str) -> Iterator[Any]:
+    """dsn(name): a fresh scratch schema per store; all are dropped at the end."""
+    import asyncpg
+
+    made: list[str] = []
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def dsn(name: str) -> str:
+        schema = f"bench_ingest_{os.getpid()}_{name}"
+        asyncio.run(execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        made.append(schema)
+        return f"{admin_dsn}{'&' if '?' in admin_dsn else '?'}search_path={schema},public"
+
+    try:
+        yield dsn
+    finally:
+        for schema in made:
+            asyncio.run(execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
 
 
 if __name__ == "__main__":

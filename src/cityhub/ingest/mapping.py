@@ -2,7 +2,7 @@
 
 A mapping says which entity a row becomes and how each column converts:
 
-    format: csv                      # csv | geojson (default: by the file's extension)
+    format: csv                      # csv | geojson | geojsonseq (default: by the extension)
     delimiter: ","                   # csv only
     encoding: utf-8
     tenant: default                  # optional; `cityhub import --tenant` overrides
@@ -46,6 +46,8 @@ from cityhub.ngsild.errors import BadRequestData
 MAX_MAPPING_BYTES = 256 * 1024
 COLUMN_TYPES = ("string", "number", "integer", "boolean", "datetime")
 KINDS = ("Property", "GeoProperty", "Relationship")
+#: geojsonseq: GeoJSON Text Sequences (RFC 8142) and newline-delimited GeoJSON
+FORMATS = ("csv", "geojson", "geojsonseq")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _OFFSET = re.compile(r"^([+-])(\d\d):?(\d\d)$")
 TRUE = frozenset({"true", "1", "yes", "y", "t"})
@@ -239,8 +241,8 @@ def parse_mapping(document: Any) -> Mapping:
         lonlat = (_str(location.get("lon"), "location.lon"),
                   _str(location.get("lat"), "location.lat"))
     fmt = document.get("format")
-    if fmt is not None and fmt not in ("csv", "geojson"):
-        raise BadRequestData("format must be csv or geojson")
+    if fmt is not None and fmt not in FORMATS:
+        raise BadRequestData(f"format must be one of {', '.join(FORMATS)}")
     delimiter = document.get("delimiter", ",")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise BadRequestData("delimiter must be one character")
