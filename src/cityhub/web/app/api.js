@@ -34,6 +34,22 @@ export async function allEntities(type, { accept = "application/json", keyValues
   }
 }
 
+/** The features of every entity of `type` as GeoJSON (keyValues), with only the `pick`ed
+ * attributes: the first page tells the count, the other pages are then read in parallel. */
+export async function allFeatures(type, pick) {
+  const base = `${NGSI}/entities?type=${encodeURIComponent(type)}&options=keyValues&limit=${PAGE}` +
+    (pick ? `&pick=${encodeURIComponent(pick.join(","))}` : "");
+  const read = async (url) => (await check(await fetch(url, { headers: { Accept: "application/geo+json" } })));
+  const first = await read(`${base}&count=true`);
+  const total = Number(first.headers.get("NGSILD-Results-Count") || 0);
+  const pages = [(await first.json()).features];
+  const rest = [];
+  for (let offset = PAGE; offset < total; offset += PAGE) {
+    rest.push(read(`${base}&offset=${offset}`).then(async (r) => (await r.json()).features));
+  }
+  return pages.concat(await Promise.all(rest)).flat();
+}
+
 export async function sample(type) {
   const url = `${NGSI}/entities?type=${encodeURIComponent(type)}&options=keyValues&limit=1`;
   const body = await (await check(await fetch(url))).json();

@@ -1,4 +1,4 @@
-// What the map draws, by entity type. A later view (safety, twin, forecasts) adds its own
+// What the map draws, by entity type (`draws`: the properties a base layer's style reads). A later view (safety, twin, forecasts) adds its own
 // entries with `addLayer` before the map loads, or its own sources on `map` afterwards.
 
 // Colour ramps with readable contrast on the dark base map.
@@ -14,9 +14,9 @@ function valueOf(attr) {
 }
 
 export const BASE_LAYERS = [
-  { id: "districts", types: ["District"], kind: "area" },
+  { id: "districts", types: ["District"], kind: "area", draws: ["name"] },
   { id: "buildings", types: ["Building"], kind: "building" },
-  { id: "roads", types: ["RoadSegment"], kind: "road" },
+  { id: "roads", types: ["RoadSegment"], kind: "road", draws: ["roadClass", "totalLaneNumber"] },
   { id: "facilities", types: ["PointOfInterest"], kind: "poi" },
 ];
 

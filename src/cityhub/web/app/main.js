@@ -5,12 +5,13 @@ import { renderCatalogue } from "./catalogue.js";
 import { INDICATORS, colorFor, computeIndicator, paintChoropleth } from "./districts.js";
 import { currentLang, onLangChange, setLang, t, translate } from "./i18n.js";
 import { BASE_LAYERS, SENSOR_LAYERS } from "./layers.js";
-import { applyChanges, createMap, interactiveLayers, loadCity, maplibregl, setVisible } from "./map.js";
+import { applyChanges, createMap, drawCity, fetchCity, interactiveLayers, maplibregl, setVisible } from "./map.js";
 import { EntityPanel } from "./panel.js";
 
 // What tests and the benchmark read (window.cityhub): the map, the entities, live figures.
 const state = { map: null, entities: new Map(), ready: false, live: false, received: 0,
-  events: 0, view: "map", indicator: "pm25", districtValues: {}, loadMs: null };
+  events: 0, view: "map", indicator: "pm25", districtValues: {}, loadMs: null,
+  marks: {} };
 window.cityhub = state;
 
 /** The views, in the order of the tabs. Safety, digital twin and forecasts add theirs here. */
@@ -21,6 +22,11 @@ const VIEWS = [
 ];
 
 const $ = (sel) => document.querySelector(sel);
+/** The time since the navigation at a step of the start (window.cityhub.marks, in ms). */
+function mark(name) {
+  state.marks[name] = Math.round(performance.now());
+  return state.marks[name];
+}
 const side = $("#side");
 const page = $("#page");
 const hidden = new Set(JSON.parse(localStorage.getItem("cityhub.hidden") || '["buildings"]'));
@@ -201,6 +207,9 @@ const panel = new EntityPanel($("#panel"), {
 });
 
 async function start() {
+  // the data is read first, in parallel with the map's set-up
+  mark("modules");
+  const fetched = fetchCity().then((f) => { mark("fetched"); return f; });
   renderTabs();
   translate();
   $("#lang").textContent = currentLang() === "ko" ? "English" : "한국어";
@@ -215,16 +224,19 @@ async function start() {
   const map = createMap($("#map"));
   state.map = map;
   show("map");
-  const available = await api.types();
-  state.entities = await loadCity(map, available);
+  map.once("load", () => mark("styled"));
+  const layers = await fetched;
+  state.entities = await drawCity(map, layers);
+  mark("drawn");
   for (const id of hidden) setVisible(map, id, false);
   state.ready = true;
   // loadMs: from the navigation to the first idle map with every layer drawn
-  map.once("idle", () => { state.loadMs = performance.now(); document.body.dataset.ready = "true"; });
+  map.once("idle", () => { state.loadMs = mark("idle"); document.body.dataset.ready = "true"; });
   renderLayers();
   recompute();
   setStatus();
-  const liveTypes = SENSOR_LAYERS.map((s) => s.id).filter((type) => available.includes(type));
+  const held = new Set(layers.map(([layer]) => layer.id));
+  const liveTypes = SENSOR_LAYERS.map((s) => s.id).filter((type) => held.has(type));
   if (liveTypes.length) {
     api.live(liveTypes, {
       onEntities: onLive,
@@ -232,13 +244,13 @@ async function start() {
       onError: () => { state.live = false; setStatus(); },
     });
   }
-  const layers = interactiveLayers(map);
+  const clickable = interactiveLayers(map);
   map.on("click", (ev) => {
-    const hit = map.queryRenderedFeatures(ev.point, { layers });
+    const hit = map.queryRenderedFeatures(ev.point, { layers: clickable });
     if (hit.length) select(hit[0].properties.id);
   });
   map.on("mousemove", (ev) => {
-    map.getCanvas().style.cursor = map.queryRenderedFeatures(ev.point, { layers }).length ? "pointer" : "";
+    map.getCanvas().style.cursor = map.queryRenderedFeatures(ev.point, { layers: clickable }).length ? "pointer" : "";
   });
   state.select = select;
 }

@@ -2,7 +2,13 @@
 // layers, all GeoJSON sources read from the NGSI-LD API. No tiles, no glyphs, no network.
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import * as api from "./api.js";
+import { INDICATORS } from "./districts.js";
 import { BASE_LAYERS, SENSOR_LAYERS, sensorPaint } from "./layers.js";
+
+// Two workers parse the GeoJSON sources (MapLibre takes half the cores, one on a 2-core
+// machine), started now, while the data is read.
+maplibregl.setWorkerCount(Math.max(2, maplibregl.getWorkerCount()));
+maplibregl.prewarm();
 
 const STYLE = {
   version: 8,
@@ -64,23 +70,37 @@ function asPoints(features) {
   return features;
 }
 
-/** Loads every layer whose type the hub holds; returns the entities by id (keyValues). */
-export async function loadCity(map, available) {
+/** The attributes a layer's features carry: what the map draws and the district view
+ * computes with (the geometry comes with every feature; it is the entity's `location`). */
+function pickFor(layer, type) {
+  const attrs = new Set(["id", "type", ...(layer.draws || [])]);
+  if (layer.attr) attrs.add(layer.attr);
+  if (layer.sensor) attrs.add("status");
+  for (const spec of Object.values(INDICATORS)) if (spec.type === type) attrs.add(spec.attr);
+  return [...attrs];
+}
+
+/** Starts reading every layer's data at once, before the map exists: one request per 1,000
+ * entities of a type, all in parallel; resolves to [layer, features][] of the layers the hub
+ * holds entities for. */
+export function fetchCity() {
+  const wanted = [...BASE_LAYERS, ...SENSOR_LAYERS.map((s) => ({ ...s, types: [s.id], sensor: true }))];
+  return Promise.all(wanted.map(async (layer) => [layer, (await Promise.all(layer.types.map((type) =>
+    api.allFeatures(type, pickFor(layer, type))))).flat()]))
+    .then((all) => all.filter(([, features]) => features.length));
+}
+
+/** Draws the layers read by fetchCity once the map has loaded; returns the entities by id
+ * (keyValues, with the attributes read). */
+export async function drawCity(map, fetched) {
   const entities = new Map();
-  const ready = new Promise((resolve) => (map.loaded() ? resolve() : map.once("load", resolve)));
-  const wanted = [...BASE_LAYERS, ...SENSOR_LAYERS.map((s) => ({ ...s, types: [s.id], sensor: true }))]
-    .filter((layer) => layer.types.some((type) => available.includes(type)));
-  const fetched = await Promise.all(wanted.map(async (layer) => {
-    const features = (await Promise.all(layer.types.map((type) =>
-      api.allEntities(type, { accept: "application/geo+json" })))).flat()
-      .filter((f) => f.geometry);
-    return [layer, features];
-  }));
-  await ready;
+  await new Promise((resolve) => (map.loaded() ? resolve() : map.once("load", resolve)));
   let bounds = null;
-  for (const [layer, features] of fetched) {
+  for (const [layer, all] of fetched) {
+    const features = all.filter((f) => f.geometry);
     for (const f of features) {
       f.properties.id = f.id;
+      f.properties.location = f.geometry;
       entities.set(f.id, f.properties);
     }
     const data = { type: "FeatureCollection", features: layer.sensor ? asPoints(features) : features };
