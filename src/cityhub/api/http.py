@@ -53,10 +53,14 @@ class RequestContext:
 DEFAULT_CONTEXT = RequestContext("", core_term_map(), CORE_CONTEXT_URL)
 
 
+def link_header(context_url: str) -> str:
+    return f'<{context_url}>; rel="{CONTEXT_REL}"; type="{LD_JSON}"'
+
+
 #: the headers of a JSON answer in DEFAULT_CONTEXT, besides its length (as Response makes them)
 _DEFAULT_JSON_HEADERS = (
     (b"content-type", JSON.encode()),
-    (b"link", f'<{CORE_CONTEXT_URL}>; rel="{CONTEXT_REL}"; type="{LD_JSON}"'.encode()),
+    (b"link", link_header(CORE_CONTEXT_URL).encode()),
 )
 
 
@@ -252,9 +256,6 @@ def json_response(
             extra["Link"] = link_header(ctx.context)
     return Response(orjson.dumps(content), status_code=status, media_type=kind, headers=extra)
 
-
-def link_header(context_url: str) -> str:
-    return f'<{context_url}>; rel="{CONTEXT_REL}"; type="{LD_JSON}"'
 
 
 def empty_response(status: int = 204, ctx: RequestContext | None = None,
