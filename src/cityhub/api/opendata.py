@@ -51,7 +51,7 @@ def install(app: Starlette) -> None:
     the app and its access layer."""
     state = app.state
     state.catalogue = CatalogueConfig.load(state.settings.catalogue_file)
-    state.usage = UsageMeter(state.hub.store, published_test(app))
+    state.usage = UsageMeter(state.hub.datasets, published_test(app))
     state.access.usage = state.usage
 
 
@@ -100,7 +100,7 @@ def _usage_totals(counts: list[UsageCount]) -> dict[tuple[str, str], list[int]]:
 async def _counts(request: Request, tenants: list[str] | None) -> list[UsageCount]:
     """The stored counters plus this process's unflushed ones."""
     meter: UsageMeter = request.app.state.usage
-    stored = await request.app.state.hub.store.usage_counts(tenants)
+    stored = await request.app.state.hub.datasets.usage(tenants)
     merged: dict[tuple[str, str, str], UsageCount] = {(c.tenant, c.type, c.key): c
                                                       for c in stored}
     for c in meter.snapshot():
@@ -122,7 +122,7 @@ async def get_catalogue(request: Request) -> Response:
     params = check_params(request, ("tenant",))
     hub = request.app.state.hub
     published = published_test(request.app)
-    tenants = await hub.store.tenants()
+    tenants = await hub.datasets.tenants()
     if "tenant" in params:
         asked = _tenant_of_path(params["tenant"])
         if asked not in tenants:
@@ -132,7 +132,7 @@ async def get_catalogue(request: Request) -> Response:
     config: CatalogueConfig = request.app.state.catalogue
     datasets = []
     for tenant in tenants:
-        for summary in await hub.store.dataset_summaries(tenant, LOCATION):
+        for summary in await hub.datasets.summaries(tenant, LOCATION):
             name = short_name(summary.type)
             if not published(tenant, name):
                 continue
@@ -161,8 +161,8 @@ async def export_dataset(request: Request) -> Response:
         raise ResourceNotFound(f"{type_name} of tenant {tenant_key(tenant)} is not a published "
                                "dataset")
     iri = TERMS.expand(type_name)
-    summaries = await hub.store.type_summaries(tenant, [iri])
-    if not summaries:
+    summary = await hub.datasets.type_summary(tenant, iri)
+    if summary is None:
         raise ResourceNotFound(f"the dataset {tenant_key(tenant)}/{type_name} has no entities")
     access = app.state.access
     principal = _caller(request)
@@ -172,7 +172,7 @@ async def export_dataset(request: Request) -> Response:
             "public", DEFAULT_ROLES["public"])
         hide, personal = not role.personal, access.config.personal
     key = principal.subject if principal is not None else ANONYMOUS
-    attributes = [TERMS.compact(a) for a in summaries[0].attributes]
+    attributes = [TERMS.compact(a) for a in summary.attributes]
     if hide:
         attributes = [a for a in attributes
                       if not strip_personal({a: 0}, personal, TERMS, remove=False)]

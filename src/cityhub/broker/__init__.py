@@ -9,6 +9,7 @@ from typing import Any
 
 from cityhub.broker.batch import BatchBroker
 from cityhub.broker.contexts import ContextResolver
+from cityhub.broker.datasets import DatasetBroker
 from cityhub.broker.delivery import DeliveryOptions
 from cityhub.broker.discovery import Discovery
 from cityhub.broker.entities import EntityBroker
@@ -46,6 +47,7 @@ class Hub:
         self.entities.record_changes = self.registry.records_changes
         self.batch.record_changes = self.registry.records_changes
         self.discovery = Discovery(store)
+        self.datasets = DatasetBroker(store)
         # the temporal API (history) and the retention of history (broker.retention)
         self.temporal = TemporalBroker(writes, self.entities)  # type: ignore[arg-type]
         self.retention = Retention(store, retention or RetentionPolicy(()))

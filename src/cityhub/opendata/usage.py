@@ -31,10 +31,11 @@ SERVED = "cityhub.served"
 
 
 class UsageMeter:
-    """The counters of one process, and their flushing to `store`."""
+    """The counters of one process, and their flushing through `datasets`
+    (broker.datasets.DatasetBroker)."""
 
-    def __init__(self, store: Any, published: Callable[[str, str], bool]) -> None:
-        self.store = store
+    def __init__(self, datasets: Any, published: Callable[[str, str], bool]) -> None:
+        self.datasets = datasets
         #: whether (tenant, type short name) is a published dataset
         self.published = published
         self.pending: dict[tuple[str, str, str], list[int]] = {}
@@ -87,7 +88,7 @@ class UsageMeter:
         pending, self.pending = self.pending, {}
         counts = [UsageCount(t, n, k, r, e) for (t, n, k), (r, e) in pending.items()]
         try:
-            await self.store.add_usage(counts)
+            await self.datasets.add_usage(counts)
         except Exception as exc:  # keep them for the next flush
             log.warning("usage counters not flushed, kept for the next try: %s",
                         getattr(exc, "detail", exc))

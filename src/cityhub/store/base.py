@@ -271,6 +271,14 @@ class Store(Protocol):
         """Every tenant the store holds (the default tenant is '')."""
         ...
 
+    # -- open data (records below) ---------------------------------------------------------
+    async def dataset_summaries(self, tenant: str, geoproperty: str) -> list[DatasetSummary]:
+        ...
+
+    async def add_usage(self, counts: Sequence[UsageCount]) -> None: ...
+
+    async def usage_counts(self, tenants: Sequence[str] | None = None) -> list[UsageCount]: ...
+
 
 def open_store(dsn: str) -> Store:
     """The adapter a DSN names: `sqlite:///path`, `sqlite://:memory:`, `postgresql://...`."""
@@ -394,9 +402,8 @@ class RetentionCut:
 
 
 # ====================================================== open data: dataset extents and usage
-# Owned by cityhub.opendata; stored by store/sqlite/datasets.py and store/postgres/datasets.py.
-# Adapters provide `dataset_summaries(tenant, geoproperty)`, `add_usage(counts)` and
-# `usage_counts(tenants)`.
+# Read and kept by broker.datasets for cityhub.opendata; stored by store/sqlite/datasets.py and
+# store/postgres/datasets.py.
 
 
 @dataclass(slots=True)
