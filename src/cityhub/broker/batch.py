@@ -119,21 +119,26 @@ class BatchBroker:
         self, tenant: str, entities: list[dict], now: str, result: BatchResult, *,
         create_missing: bool, overwrite: bool,
     ) -> None:
-        """Append each entity's attributes to the stored one (read, merge, write if unchanged)."""
+        """Append each entity's attributes to the stored one (read, merge, write if unchanged).
+
+        An entity whose merge fails (a null value for an attribute) is an error of its own and
+        leaves the others alone, as a bad entity does at parsing."""
         pending = entities
         for _ in range(MAX_RETRIES):
             if not pending:
                 return
-            stored = await self.store.get(tenant, list({e["id"] for e in pending}))
-            ops: list[WriteOp] = []
+            stored = await self.store.get(tenant, list({e["id"]: None for e in pending}))
             merged: dict[str, dict] = {}  # an id twice in one batch: merge in order
             versions: dict[str, int | None] = {}
+            by_id: dict[str, list[dict]] = {}  # the fragments merged into each written entity
             for entity in pending:
                 entity_id = entity["id"]
                 base = merged.get(entity_id)
-                if base is None and entity_id in stored:
-                    base = stored[entity_id].entity
-                    versions[entity_id] = stored[entity_id].version
+                if base is None:
+                    found = stored.get(entity_id)
+                    if found is not None:
+                        base = found.entity
+                        versions[entity_id] = found.version
                 if base is None:
                     if not create_missing:
                         result.errors.append(
@@ -141,15 +146,21 @@ class BatchBroker:
                         continue
                     merged[entity_id] = entity
                     versions.setdefault(entity_id, None)
+                    by_id[entity_id] = [entity]
                     continue
-                new, _ = append_attributes(base, entity["attrs"], overwrite=overwrite)
-                new["type"] = list(dict.fromkeys([*base["type"], *entity["type"]]))
+                try:
+                    new, _ = append_attributes(base, entity["attrs"], overwrite=overwrite)
+                except NgsiLdError as exc:
+                    result.errors.append((entity_id, exc))
+                    continue
+                base_types, types = base["type"], entity["type"]
+                new["type"] = list(base_types) if types == base_types else list(
+                    dict.fromkeys([*base_types, *types]))
                 if "scope" in entity:
                     new["scope"] = entity["scope"]
                 merged[entity_id] = new
-            by_id: dict[str, list[dict]] = {}
-            for entity in pending:
-                by_id.setdefault(entity["id"], []).append(entity)
+                by_id.setdefault(entity_id, []).append(entity)  # what a retry merges again
+            ops: list[WriteOp] = []
             for entity_id, entity in merged.items():
                 version = versions.get(entity_id)
                 mode = "create" if version is None else "replace"

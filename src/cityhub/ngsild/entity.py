@@ -74,11 +74,14 @@ INSTANCE_MEMBERS = frozenset(
         "objectType", "lang", "@context", "previousValue", "previousObject",
     }
 )
+#: instance members the parser reads past (kept only as the value member of their kind)
+_UNREAD_MEMBERS = INSTANCE_MEMBERS - {"observedAt", "unitCode", "datasetId", "objectType"}
 SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
 ENTITY_MEMBERS = frozenset(
     {"id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"}
 )
 GEO_ATTRIBUTES = ("location", "observationSpace", "operationSpace")
+_GEO_ATTRIBUTE_NAMES = frozenset(GEO_ATTRIBUTES)
 
 #: "urn:ngsi-ld:null" in a merge-patch or update deletes what it stands for (clause 4.5.x)
 NGSI_LD_NULL = "urn:ngsi-ld:null"
@@ -90,8 +93,13 @@ MAX_NAME_LENGTH = 512
 MAX_GEO_INSTANCES = 64
 MAX_SUB_DEPTH = 8
 MAX_VALUE_DEPTH = 32
+#: names one parser remembers as checked (a request holds a few hundred at most)
+MAX_REMEMBERED_NAMES = 10_000
 _FORBIDDEN_NAME = re.compile(r"[\s<>\"'=;()\[\]\\\x00-\x1f\x7f]")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f]+$")
+#: `_URI` for ASCII text, where its class is plain ranges (every ASCII character `\s` matches
+#: is below \x21): the same strings, matched without Unicode class lookups
+_ASCII_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\x00-\x20<>\"{}|\\^`\x7f]+$")
 _LANG_TAG = re.compile(r"^(@none|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)$")
 
 
@@ -121,12 +129,38 @@ def parse_datetime(text: Any, what: str) -> datetime:
 _CANONICAL_UTC = re.compile(r"\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d(\.\d{3})?Z")
 
 
+#: canonical UTC times already checked, with their millisecond form: readings of one batch
+#: share a few observedAt values, and checking one costs a regex and a datetime parse
+_CANONICAL_SEEN: dict[str, str] = {}
+MAX_CANONICAL_SEEN = 4096
+
+
+def _canonical_utc(text: Any) -> str | None:
+    """`text` with milliseconds when it is already a valid UTC time written as the hub writes
+    them (the common case, checked without building an error message), else None."""
+    if type(text) is str:
+        known = _CANONICAL_SEEN.get(text)
+        if known is not None:
+            return known
+    if isinstance(text, str) and _CANONICAL_UTC.fullmatch(text):
+        try:
+            datetime.fromisoformat(text)  # still reject impossible dates such as 2026-02-30
+        except ValueError:
+            return None  # normalise_datetime says why
+        canonical = text if len(text) == 24 else text[:-1] + ".000Z"
+        if type(text) is str:
+            if len(_CANONICAL_SEEN) >= MAX_CANONICAL_SEEN:
+                _CANONICAL_SEEN.clear()
+            _CANONICAL_SEEN[text] = canonical
+        return canonical
+    return None
+
+
 def normalise_datetime(text: Any, what: str) -> str:
     """Validate an ISO 8601 date-time and return it in UTC with milliseconds."""
-    if isinstance(text, str) and _CANONICAL_UTC.fullmatch(text):
-        # already UTC; still reject impossible dates such as 2026-02-30
-        parse_datetime(text, what)
-        return text if len(text) == 24 else text[:-1] + ".000Z"
+    canonical = _canonical_utc(text)
+    if canonical is not None:
+        return canonical
     try:
         return format_datetime(parse_datetime(text, what))
     except OverflowError:  # e.g. 0001-01-01T00:00:00+09:00 is before year 1 in UTC
@@ -134,7 +168,8 @@ def normalise_datetime(text: Any, what: str) -> str:
 
 
 def is_uri(value: Any) -> bool:
-    return isinstance(value, str) and len(value) <= 2048 and _URI.match(value) is not None
+    return isinstance(value, str) and len(value) <= 2048 and (
+        _ASCII_URI if value.isascii() else _URI).match(value) is not None
 
 
 def check_uri(value: Any, what: str) -> str:
@@ -179,9 +214,17 @@ def _check_depth(value: Any, what: str, depth: int = 0) -> None:
 
 
 class EntityParser:
-    """Parses payloads under one term map and one timestamp (a request's worth)."""
+    """Parses payloads under one term map and one timestamp (a request's worth).
 
-    __slots__ = ("allow_null", "expand", "now", "partial")
+    Most instances come in a few shapes (a Property with a scalar value, a Point GeoProperty, a
+    Relationship, with observedAt / unitCode / sub-attributes). `_known_instance` parses those
+    without the general path's case analysis; it is the general path specialised to them, so it
+    gives the same instance and raises the same errors, and it declines (None) whatever else
+    comes, which then takes the general path. `fast_paths = False` makes every payload take
+    the general path (the tests compare the two on generated entities).
+    """
+
+    __slots__ = ("_iris", "allow_null", "expand", "fast_paths", "now", "partial")
 
     def __init__(
         self, terms: TermMap, now: str, *, allow_null: bool = False, partial: bool = False
@@ -192,6 +235,19 @@ class EntityParser:
         self.allow_null = allow_null
         #: fragments (merge-patch, partial attribute update) may omit an instance's value
         self.partial = partial
+        #: whether the shapes `_known_instance` knows may skip the general path; only complete,
+        #: null-free payloads (the fragments of merge-patch and update take the general path)
+        self.fast_paths = True
+        #: names this parser has checked, with their IRIs: a batch repeats the same few names
+        #: thousands of times, and checking and expanding each costs two calls
+        self._iris: dict[Any, str] = {}
+
+    def _checked_iri(self, name: Any, what: str) -> str:
+        """The IRI of an attribute or type name, after checking the name (remembered)."""
+        iri = self.expand(check_name(name, what))
+        if len(self._iris) < MAX_REMEMBERED_NAMES:
+            self._iris[name] = iri
+        return iri
 
     def entity(self, payload: Any, *, require_id: bool = True, require_type: bool = True) -> dict:
         if not isinstance(payload, dict):
@@ -205,9 +261,8 @@ class EntityParser:
             from cityhub.ngsild.scope import validate_scope
 
             entity["scope"] = validate_scope(payload["scope"])
-        entity["attrs"] = self.attributes(payload)
-        geometries = sum(1 for instances in entity["attrs"].values() for inst in instances
-                         if inst.get("type") == GEO_PROPERTY)
+        attrs, geometries = self._attributes(payload)
+        entity["attrs"] = attrs
         if geometries > MAX_GEO_INSTANCES:
             raise BadRequestData(
                 f"an entity may have at most {MAX_GEO_INSTANCES} GeoProperty instances")
@@ -217,21 +272,46 @@ class EntityParser:
         names = value if isinstance(value, list) else [value]
         if not names or len(names) > 100:
             raise BadRequestData("entity type must be a name or a non-empty list of names")
+        iris = self._iris
         out: list[str] = []
         for name in names:
-            iri = self.expand(check_name(name, "entity type"))
+            iri = iris.get(name) if type(name) is str else None
+            if iri is None:
+                iri = self._checked_iri(name, "entity type")
             if iri not in out:
                 out.append(iri)
         return out
 
     def attributes(self, payload: dict) -> dict[str, list[dict]]:
+        return self._attributes(payload)[0]
+
+    def _attributes(self, payload: dict) -> tuple[dict[str, list[dict]], int]:
+        """The attributes of an entity payload, and how many GeoProperty instances they hold."""
         attrs: dict[str, list[dict]] = {}
+        geometries = 0
+        iris = self._iris
+        known = self._known_instance if self.fast_paths and not (
+            self.allow_null or self.partial) else None
         for name, value in payload.items():
             if name in ENTITY_MEMBERS:
                 continue
-            iri = self.expand(check_name(name))
-            attrs[iri] = self.attribute(name, value)
-        return attrs
+            iri = iris.get(name)
+            if iri is None:
+                iri = self._checked_iri(name, "attribute name")
+            if type(value) is dict:  # one instance (what `attribute` would find, directly)
+                inst = known(name, value, 0) if known is not None else None
+                if inst is None:
+                    inst = self._general_instance(name, value, 0)
+                attrs[iri] = [inst]
+                if inst.get("type") == GEO_PROPERTY:
+                    geometries += 1
+                continue
+            instances = self.attribute(name, value)
+            attrs[iri] = instances
+            for inst in instances:
+                if inst.get("type") == GEO_PROPERTY:
+                    geometries += 1
+        return attrs, geometries
 
     def attribute(self, name: str, value: Any, depth: int = 0) -> list[dict]:
         """One attribute's instances; a list of objects is a multi-attribute."""
@@ -250,10 +330,14 @@ class EntityParser:
         return [self.instance(name, value, depth)]
 
     def instance(self, name: str, raw: Any, depth: int = 0) -> dict:
-        if type(raw) is dict and not (self.allow_null or self.partial):
-            simple = self._simple_instance(name, raw)
-            if simple is not None:
-                return simple
+        if type(raw) is dict and self.fast_paths and not (self.allow_null or self.partial):
+            inst = self._known_instance(name, raw, depth)
+            if inst is not None:
+                return inst
+        return self._general_instance(name, raw, depth)
+
+    def _general_instance(self, name: str, raw: Any, depth: int) -> dict:
+        """Any instance, in any form the specification allows (normalized or concise)."""
         if depth > MAX_SUB_DEPTH:
             raise BadRequestData(f"sub-attributes nested more than {MAX_SUB_DEPTH} levels deep")
         if raw is None or raw == NGSI_LD_NULL:
@@ -311,50 +395,82 @@ class EntityParser:
             raise BadRequestData(f"attribute {name!r} must be a GeoProperty")
         return self._stamp(inst)
 
-    def _simple_instance(self, name: str, raw: dict) -> dict | None:
-        """The most common shapes (a scalar Property, a Point GeoProperty, a Relationship, with
-        at most observedAt and unitCode), parsed without the general path's bookkeeping. None
-        when `raw` is anything else; the general path then decides, with the same result."""
+    def _known_instance(self, name: str, raw: dict, depth: int) -> dict | None:
+        """A normalized Property, GeoProperty or Relationship of a complete, null-free payload:
+        `_general_instance` specialised to the kind named by "type" (same instance, same member
+        order, same errors in the same order). None, before any error, for anything the
+        general path must decide: another kind, a missing or null value, a value that is not
+        valid, a Property or Relationship named like a geometry attribute, too deep."""
+        if depth > MAX_SUB_DEPTH:
+            return None
         kind = raw.get("type")
         if kind == PROPERTY:
             value = raw.get("value")
             kind_of_value = type(value)
-            if not ((kind_of_value is str and "\x00" not in value) or kind_of_value is int
-                    or kind_of_value is bool
-                    or (kind_of_value is float and math.isfinite(value))):
-                return None
-            if name in GEO_ATTRIBUTES:
+            if kind_of_value is float:
+                if not math.isfinite(value):
+                    return None
+            elif kind_of_value is str:
+                if "\x00" in value:
+                    return None
+            elif kind_of_value is not int and kind_of_value is not bool:
+                if value is None:
+                    return None  # absent or null: the general path says which
+                _check_depth(value, f"value of Property {name!r}")  # lists, objects
+            if name in _GEO_ATTRIBUTE_NAMES:
                 return None
             inst: dict[str, Any] = {"type": PROPERTY, "value": value}
         elif kind == GEO_PROPERTY:
             value = raw.get("value")
-            if type(value) is not dict or value.get("type") != "Point" or len(value) != 2:
+            if type(value) is not dict:
                 return None
             position = value.get("coordinates")
-            if type(position) is not list or len(position) != 2:
-                return None
-            lon, lat = position
-            if not (type(lon) in (int, float) and type(lat) in (int, float)
-                    and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
-                return None
-            inst = {"type": GEO_PROPERTY,
-                    "value": {"type": "Point", "coordinates": [float(lon), float(lat)]}}
+            if (type(position) is list and len(position) == 2 and len(value) == 2
+                    and value.get("type") == "Point"):
+                lon, lat = position
+                if not (type(lon) in (int, float) and type(lat) in (int, float)
+                        and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+                    return None
+                value = {"type": "Point", "coordinates": [float(lon), float(lat)]}
+            else:
+                value = validate_geometry(value)
+            inst = {"type": GEO_PROPERTY, "value": value}
         elif kind == RELATIONSHIP:
             target = raw.get("object")
-            if not is_uri(target):
+            if not is_uri(target) or name in _GEO_ATTRIBUTE_NAMES:
                 return None
             inst = {"type": RELATIONSHIP, "object": target}
         else:
             return None
+        if len(raw) == 2:  # "type" and the value member: nothing else to read
+            inst["createdAt"] = inst["modifiedAt"] = self.now
+            return inst
         for key, item in raw.items():
-            if key == "type" or key == "value" or key == "object":
+            if key in _UNREAD_MEMBERS:  # "type", the value member, system members, ...
                 continue
             if key == "observedAt":
-                inst["observedAt"] = normalise_datetime(item, f"observedAt of {name!r}")
-            elif key == "unitCode" and type(item) is str and 0 < len(item) <= 64:
+                inst["observedAt"] = _canonical_utc(item) or normalise_datetime(
+                    item, f"observedAt of {name!r}")
+                continue
+            if key == "unitCode":
+                if not isinstance(item, str) or not 0 < len(item) <= 64:
+                    raise BadRequestData(f"unitCode of {name!r} must be a short string")
                 inst["unitCode"] = item
-            else:
-                return None
+                continue
+            if key == "datasetId":
+                inst["datasetId"] = check_uri(item, f"datasetId of {name!r}")
+                continue
+            if key == "objectType":
+                if kind == RELATIONSHIP:
+                    inst["objectType"] = self.expand(check_name(item, "objectType"))
+                continue
+            sub_iri = self._iris.get(key)
+            if sub_iri is None:
+                sub_iri = self._checked_iri(key, "attribute name")
+            subs = inst.get("sub")
+            if subs is None:
+                subs = inst["sub"] = {}
+            subs[sub_iri] = self.instance(key, item, depth + 1)
         inst["createdAt"] = inst["modifiedAt"] = self.now
         return inst
 
@@ -459,15 +575,94 @@ def index_leaves(entity: dict) -> list[Leaf]:
     (`leaves_lookup`), so the two cannot disagree. Scopes are indexed under the key "@scope".
     Numbers are stored as floats; `num`/`txt` hold 0.0/"" where they do not apply.
     """
+    simple = _simple_entity_leaves(entity)
+    if simple is not None:
+        return simple
     rows: dict[tuple[str, str, float, str], str | None] = {}
     for scope in entity.get("scope", ()):
         rows[("@scope", "s", 0.0, scope)] = None
     for iri, instances in entity["attrs"].items():
         for inst in instances:
-            head = _instance_leaves(iri, inst, rows, 0)
-            if rows[head] is None:
-                rows[head] = inst["type"]
-    return [(k[0], k[1], k[2], k[3], a) for k, a in rows.items()]
+            # the common instances inline (what `_instance_leaves` gives them): a Property with
+            # a number, string or boolean, a Relationship, a GeoProperty; no sub-attributes
+            kind = inst["type"]
+            if kind == PROPERTY:
+                value = inst["value"]
+                kind_of_value = type(value)
+                if kind_of_value is float or kind_of_value is int:
+                    head = (iri, "n", float(value), "")
+                elif kind_of_value is str:
+                    head = (iri, "s", 0.0, value)
+                elif kind_of_value is bool:
+                    head = (iri, "b", 1.0 if value else 0.0, "")
+                else:
+                    head = None
+            elif kind == RELATIONSHIP:
+                head = (iri, "s", 0.0, inst["object"])
+            elif kind == GEO_PROPERTY:
+                head = (iri, "p", 0.0, "")
+            else:
+                head = None
+            if head is None or "sub" in inst:
+                head = _instance_leaves(iri, inst, rows, 0)
+                if rows[head] is None:
+                    rows[head] = kind
+                continue
+            if rows.setdefault(head, kind) is None:  # there already, without a type
+                rows[head] = kind
+            observed = inst.get("observedAt")
+            if observed is not None:
+                rows.setdefault((iri + _OBSERVED_AT_SUFFIX, "s", 0.0, observed), None)
+    return [(*row, kind) for row, kind in rows.items()]
+
+
+_OBSERVED_AT_SUFFIX = "." + OBSERVED_AT_IRI
+
+
+def _simple_entity_leaves(entity: dict) -> list[Leaf] | None:
+    """The rows of an entity whose attributes are each one common instance (a Property with a
+    number, string or boolean, a Relationship, a GeoProperty; no sub-attributes): one row for
+    the value and one for observedAt, built directly. Rows at distinct keys cannot repeat, so
+    no row needs merging; None when two keys meet (an attribute named like another's
+    observedAt path) or anything else comes, for `index_leaves` to do it in full."""
+    if "scope" in entity:
+        return None
+    out: list[Leaf] = []
+    keys: set[str] = set()
+    for iri, instances in entity["attrs"].items():
+        if len(instances) != 1:
+            return None
+        inst = instances[0]
+        kind = inst["type"]
+        if kind == PROPERTY:
+            value = inst["value"]
+            kind_of_value = type(value)
+            if kind_of_value is float or kind_of_value is int:
+                row: Leaf = (iri, "n", float(value), "", kind)
+            elif kind_of_value is str:
+                row = (iri, "s", 0.0, value, kind)
+            elif kind_of_value is bool:
+                row = (iri, "b", 1.0 if value else 0.0, "", kind)
+            else:
+                return None
+        elif kind == RELATIONSHIP:
+            row = (iri, "s", 0.0, inst["object"], kind)
+        elif kind == GEO_PROPERTY:
+            row = (iri, "p", 0.0, "", kind)
+        else:
+            return None
+        if "sub" in inst or iri in keys:
+            return None
+        keys.add(iri)
+        out.append(row)
+        observed = inst.get("observedAt")
+        if observed is not None:
+            key = iri + _OBSERVED_AT_SUFFIX
+            if key in keys:
+                return None
+            keys.add(key)
+            out.append((key, "s", 0.0, observed, None))
+    return out
 
 
 def _instance_leaves(key: str, inst: dict, rows: dict, depth: int) -> tuple:

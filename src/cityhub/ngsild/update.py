@@ -55,21 +55,35 @@ def _replace_instance(old: dict, new: dict) -> dict:
 def append_attributes(entity: dict, attrs: dict[str, list[dict]], *, overwrite: bool) -> tuple[
     dict, UpdateResult
 ]:
-    """Clause 5.6.3 Append Entity Attributes (`options=noOverwrite` keeps existing ones)."""
+    """Clause 5.6.3 Append Entity Attributes (`options=noOverwrite` keeps existing ones).
+
+    The hot path of options=update upserts (every MQTT reading): only the lists of the
+    attributes the fragment names are copied; the others are shared with `entity`, which no
+    function here changes in place."""
     result = UpdateResult()
-    out = _copy_attrs(entity)
+    out = dict(entity)
+    out_attrs = out["attrs"] = dict(entity["attrs"])
     for iri, instances in attrs.items():
-        current = out["attrs"].setdefault(iri, [])
+        current = out_attrs.get(iri)
+        current = [] if current is None else list(current)
+        out_attrs[iri] = current
         changed = False
         for inst in instances:
-            if _is_null(inst):
+            member = VALUE_MEMBER.get(inst.get("type", ""), "value")
+            if inst.get(member) == NGSI_LD_NULL or inst.get("value") == NGSI_LD_NULL:
                 raise BadRequestData("null is not a value for an appended attribute")
-            index = _find(current, inst.get("datasetId"))
+            dataset_id = inst.get("datasetId")
+            if len(current) == 1 and current[0].get("datasetId") == dataset_id:
+                index = 0  # the common case: one instance, replaced
+            else:
+                index = _find(current, dataset_id)
             if index < 0:
                 current.append(inst)
                 changed = True
             elif overwrite:
-                current[index] = _replace_instance(current[index], inst)
+                replaced = dict(inst)
+                replaced["createdAt"] = current[index]["createdAt"]
+                current[index] = replaced
                 changed = True
         if changed:
             result.updated.append(iri)
