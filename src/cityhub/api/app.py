@@ -1,8 +1,9 @@
 """The ASGI application: NGSI-LD routes under /ngsi-ld/v1, errors as ProblemDetails.
 
-The middleware stack is built in plain sight: `CatchAll` (500 ProblemDetails, no traceback)
-outermost, then the router. Handled NGSI-LD errors are turned into responses by one handler on
-the base error class.
+The middleware stack is built in plain sight: `entities.DefaultRetrieve` (the common GET
+/entities/{id}, answered at once) outermost, `CatchAll` (500 ProblemDetails, no traceback),
+access control, then Starlette's exception layer and the router. Handled NGSI-LD errors are
+turned into responses by one handler on the base error class.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from cityhub import __version__
 from cityhub.api import (
@@ -69,6 +72,20 @@ def delivery_options(settings: Settings) -> DeliveryOptions:
                            timeout_s=settings.notify_timeout_s)
 
 
+class HubApplication(Starlette):
+    """Starlette without its outermost ServerErrorMiddleware: `CatchAll` (added by
+    `create_app`) already turns every unexpected exception into a 500 ProblemDetails, so
+    Starlette's layer only wrapped every `send` of every request for nothing."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        handlers = {key: value for key, value in self.exception_handlers.items()
+                    if key not in (500, Exception)}
+        app: ASGIApp = ExceptionMiddleware(self.router, handlers=handlers, debug=self.debug)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
 def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Starlette:
     settings = settings or Settings()
     hub = hub or Hub.from_dsn(settings.db, context_fetch_timeout=settings.context_fetch_timeout,
@@ -91,7 +108,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Star
 
     ngsi_ld = [*entities.routes, *batch.routes, *discovery.routes, *contexts.routes,
                *subscriptions.routes, *temporal.routes]
-    app = Starlette(
+    app = HubApplication(
         routes=[
             Mount("/ngsi-ld/v1", routes=ngsi_ld),
             Route("/version", version, methods=["GET"]),
@@ -111,6 +128,9 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Star
     app.state.access = auth.AccessState(settings)
     opendata.install(app)  # the catalogue file (a bad one stops start-up), usage counters
     app.add_middleware(auth.AccessControl, state=app.state.access)
-    # The 500 layer goes outermost, in place of Starlette's ServerErrorMiddleware default.
+    # The 500 layer goes outside access control, in place of Starlette's ServerErrorMiddleware
     app.add_middleware(CatchAll)
+    # outermost: the common GET /entities/{id} answered without the layers above (each a
+    # no-op for it); every other request passes through untouched
+    app.add_middleware(entities.DefaultRetrieve, hub=hub, access=app.state.access)
     return app

@@ -87,8 +87,19 @@ class CatchAll:
         try:
             await self.app(scope, receive, tracked_send)
         except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
+                log_unhandled(scope)
                 raise
-            response = problem_response(e.InternalError("the hub failed to handle the request"))
-            await response(scope, receive, send)
+            await internal_error(scope)(scope, receive, send)
+
+
+def log_unhandled(scope: Scope) -> None:
+    """Log the exception being handled, with the request it broke (never its credentials)."""
+    log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+
+
+def internal_error(scope: Scope) -> Response:
+    """The answer to an unexpected exception (logged here): a 500 ProblemDetails that says
+    nothing of the failure. Used by `CatchAll` and by layers that answer before it."""
+    log_unhandled(scope)
+    return problem_response(e.InternalError("the hub failed to handle the request"))

@@ -74,8 +74,12 @@ class DefaultJsonResponse(Response):
         self.status_code = status_code
         self.background = None
         self.body = body
-        self.raw_headers = [(b"content-length", str(len(body)).encode()),
-                            *_DEFAULT_JSON_HEADERS]
+        self.raw_headers = default_json_headers(body)
+
+
+def default_json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The raw headers of a JSON answer `body` in DEFAULT_CONTEXT."""
+    return [(b"content-length", str(len(body)).encode()), *_DEFAULT_JSON_HEADERS]
 
 
 def tenant_of(request: Request) -> str:
@@ -292,6 +296,8 @@ def route(path: str, **handlers: Any) -> Route:
     One route per path keeps matching short (GET /entities/{id} is found by one regular
     expression, not by trying every entity route) and makes the 405 answers exact."""
     table = {name.upper(): handler for name, handler in handlers.items()}
+    if "GET" in table:  # Starlette's Route answers HEAD where GET is allowed
+        table.setdefault("HEAD", table["GET"])
 
     async def endpoint(request: Request) -> Response:
         return await table[request.method](request)

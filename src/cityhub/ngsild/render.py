@@ -53,6 +53,8 @@ def render_entity(
     modified_at: str | None = None,
 ) -> dict[str, Any]:
     compact = terms.compact
+    if options is DEFAULT_OPTIONS or options == DEFAULT_OPTIONS:
+        return _render_normalized(entity, compact)
     out: dict[str, Any] = {}
     if options.include_id:
         out["id"] = entity["id"]
@@ -73,6 +75,59 @@ def render_entity(
             continue
         rendered = [render_instance(inst, compact, options) for inst in instances]
         out[compact(iri)] = rendered[0] if len(rendered) == 1 else rendered
+    return out
+
+
+def _render_normalized(entity: dict, compact: Callable[[str], str]) -> dict[str, Any]:
+    """`render_entity` with DEFAULT_OPTIONS (the answer of nearly every read), without the
+    option tests: the same members in the same order, at about half the cost
+    (bench/broker.py's GET /entities/{id} spends a tenth of its time rendering)."""
+    types = entity["type"]
+    out: dict[str, Any] = {
+        "id": entity["id"],
+        "type": compact(types[0]) if len(types) == 1 else [compact(t) for t in types],
+    }
+    if "scope" in entity:
+        out["scope"] = entity["scope"]
+    for iri, instances in entity["attrs"].items():
+        if len(instances) == 1:
+            out[compact(iri)] = _normalized_instance(instances[0], compact)
+        else:
+            out[compact(iri)] = [_normalized_instance(inst, compact) for inst in instances]
+    return out
+
+
+#: the kinds whose normalized form copies their value member as stored
+_COPIED_MEMBER = {kind: member for kind, member in VALUE_MEMBER.items()
+                  if kind not in (LIST_RELATIONSHIP, VOCAB_PROPERTY)}
+
+
+def _normalized_instance(inst: dict, compact: Callable[[str], str]) -> dict[str, Any]:
+    """`render_instance` with DEFAULT_OPTIONS."""
+    kind = inst["type"]
+    member = _COPIED_MEMBER.get(kind)
+    if member is not None:
+        out: dict[str, Any] = {"type": kind, member: inst[member]}
+    elif kind == LIST_RELATIONSHIP:
+        out = {"type": kind, "objectList": [{"object": uri} for uri in inst["objectList"]]}
+    elif kind == VOCAB_PROPERTY:
+        vocab = inst["vocab"]
+        out = {"type": kind, "vocab": [compact(v) for v in vocab] if isinstance(vocab, list)
+               else compact(vocab)}
+    else:
+        raise KeyError(kind)  # as render_instance: not a kind the store holds
+    if "objectType" in inst:
+        out["objectType"] = compact(inst["objectType"])
+    if "observedAt" in inst:
+        out["observedAt"] = inst["observedAt"]
+    if "unitCode" in inst:
+        out["unitCode"] = inst["unitCode"]
+    if "datasetId" in inst:
+        out["datasetId"] = inst["datasetId"]
+    sub = inst.get("sub")
+    if sub:
+        for sub_iri, sub_inst in sub.items():
+            out[compact(sub_iri)] = _normalized_instance(sub_inst, compact)
     return out
 
 

@@ -71,6 +71,11 @@ class UsageMeter:
 
         return metering
 
+    def served(self, tenant: str, key: str | None, served: Iterable[dict[str, Any]]) -> None:
+        """Count a 200 entity read that a layer answered itself, without a `metered` send
+        (api.entities.DefaultRetrieve: the common GET /entities/{id})."""
+        self._count_served(tenant, key or ANONYMOUS, served)
+
     def _count_served(self, tenant: str, key: str, served: Iterable[dict[str, Any]]) -> None:
         by_type: dict[str, int] = {}
         for entity in served:
