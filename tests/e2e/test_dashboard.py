@@ -57,10 +57,34 @@ def test_sensor_update_through_the_api_appears_within_2_s(page: Any, hub_url: st
     set_pm25(hub_url, sensor["id"], 87.5)
     page.wait_for_function(
         """(id) => window.cityhub.entities.get(id).pm25 === 87.5 &&
-             window.cityhub.map.getFeatureState({source: 'AirQualityObserved', id}).v === 87.5""",
+             window.cityhub.map.getFeatureState({source: 'sensors', id}).v === 87.5""",
         arg=sensor["id"], timeout=2000)
     assert time.monotonic() - started < 2.0
     assert page.evaluate("() => window.cityhub.received") >= 1
+
+
+def test_each_sensor_layer_is_switched_on_and_off_alone(page: Any, hub_url: str) -> None:
+    # the sensor types share one map source; each keeps its own layer, toggle and highlight
+    others = [box.get_attribute("data-layer") for box in page.locator("li.sensor input").all()]
+    others = [layer for layer in others if layer != "AirQualityObserved" and rendered(page, layer)]
+    assert others, "the test city has sensors of more than one type on the map"
+    page.locator("label:has(input[data-layer=AirQualityObserved])").click()
+    page.wait_for_function(
+        "() => window.cityhub.map.queryRenderedFeatures({layers: ['AirQualityObserved']})"
+        ".length === 0", timeout=3000)
+    assert all(rendered(page, layer) > 0 for layer in others)
+    page.locator("label:has(input[data-layer=AirQualityObserved])").click()
+    page.wait_for_function(
+        "() => window.cityhub.map.queryRenderedFeatures({layers: ['AirQualityObserved']})"
+        ".length > 0", timeout=3000)
+    sensor = first_sensor(hub_url)
+    page.evaluate("(id) => window.cityhub.select(id)", sensor["id"])
+    assert page.evaluate("""(id) => {
+        const map = window.cityhub.map;
+        const source = map.getLayer('AirQualityObserved').source;
+        return map.getFeatureState({source, id}).selected;
+    }""", sensor["id"]) is True
+    page.keyboard.press("Escape")
 
 
 def test_clicking_a_sensor_opens_its_history_chart(page: Any, hub_url: str) -> None:
@@ -134,3 +158,23 @@ def test_catalogue_exports_valid_geojson(page: Any, hub_url: str) -> None:
         row.locator("button[data-format=csv]").click()
     lines = info.value.path().read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("id,type") and len(lines) == count + 1
+
+
+def test_a_map_with_every_layer_hidden_draws_nothing(page: Any) -> None:
+    # a frame costs what it draws (SwiftShader here): no invisible sky quad, no background pass
+    draws = page.evaluate("""async () => {
+        const map = window.cityhub.map;
+        for (const layer of map.getStyle().layers) {
+            map.setLayoutProperty(layer.id, 'visibility', 'none');
+        }
+        await new Promise((resolve) => { map.once('idle', resolve); map.triggerRepaint(); });
+        const gl = map.painter.context.gl;
+        const drawElements = gl.drawElements;
+        let calls = 0;
+        gl.drawElements = (...args) => { calls += 1; return drawElements.apply(gl, args); };
+        map.triggerRepaint();
+        await new Promise((resolve) => map.once('render', resolve));
+        gl.drawElements = drawElements;
+        return calls;
+    }""")
+    assert draws == 0

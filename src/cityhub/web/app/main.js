@@ -5,7 +5,7 @@ import { renderCatalogue } from "./catalogue.js";
 import { INDICATORS, colorFor, computeIndicator, paintChoropleth } from "./districts.js";
 import { currentLang, onLangChange, setLang, t, translate } from "./i18n.js";
 import { BASE_LAYERS, SENSOR_LAYERS } from "./layers.js";
-import { applyChanges, createMap, drawCity, fetchCity, interactiveLayers, maplibregl, setVisible } from "./map.js";
+import { applyChanges, createMap, drawCity, fetchCity, interactiveLayers, maplibregl, setVisible, sourceOf } from "./map.js";
 import { EntityPanel } from "./panel.js";
 
 // What tests and the benchmark read (window.cityhub): the map, the entities, live figures.
@@ -100,7 +100,7 @@ function legendFor(layer) {
 }
 
 function renderLayers() {
-  const present = (id) => state.map && (state.map.getSource(id) || !state.ready);
+  const present = (id) => state.map && (state.map.getSource(id) || state.map.getLayer(id) || !state.ready);
   const groups = [...BASE_LAYERS.map((l) => ({ ...l, base: true })), ...SENSOR_LAYERS]
     .filter((l) => present(l.id));
   side.innerHTML = `<h2 data-i18n="layers"></h2>
@@ -193,7 +193,7 @@ function select(id) {
   state.selected = null;
   const e = state.entities.get(id);
   if (e) {
-    const source = map.getSource(e.type) ? e.type : BASE_LAYERS.find((l) => l.types.includes(e.type))?.id;
+    const source = sourceOf(map, e.type);
     if (source) { state.selected = { source, id }; map.setFeatureState(state.selected, { selected: true }); }
   }
   return panel.open(id);
