@@ -10,10 +10,12 @@ live in the process and are written as entities (default tenant,
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from cityhub.ngsild.entity import now_iso
+from cityhub.ngsild.entity import format_datetime
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:\-]")
 
@@ -33,7 +35,15 @@ class Counts:
 class SourceCount(Counts):
     #: broker disconnections the source lived through (MQTT)
     disconnects: int = 0
-    last_seen: str | None = None
+    #: when it last received a record (time.time()); formatted only when the counters are
+    #: written, not for every record
+    seen_at: float | None = None
+
+    @property
+    def last_seen(self) -> str | None:
+        if self.seen_at is None:
+            return None
+        return format_datetime(datetime.fromtimestamp(self.seen_at, UTC))
 
 
 def source_entity_id(source: str) -> str:
@@ -59,7 +69,7 @@ class SourceCounters:
     def received(self, source: str, n: int = 1) -> None:
         count = self.get(source)
         count.received += n
-        count.last_seen = now_iso()
+        count.seen_at = time.time()
         self._dirty.add(source)
 
     def add(self, source: str, *, accepted: int = 0, rejected: int = 0,
@@ -86,8 +96,9 @@ class SourceCounters:
                 "duplicates": {"type": "Property", "value": c.duplicates},
                 "disconnects": {"type": "Property", "value": c.disconnects},
             }
-            if c.last_seen is not None:
-                entity["lastSeen"] = {"type": "Property", "value": c.last_seen}
+            last_seen = c.last_seen
+            if last_seen is not None:
+                entity["lastSeen"] = {"type": "Property", "value": last_seen}
             out.append(entity)
         self._dirty.clear()
         return out

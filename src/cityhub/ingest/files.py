@@ -23,7 +23,7 @@ from typing import Any
 import ijson
 import orjson
 
-from cityhub.ingest.mapping import CellError, Mapping
+from cityhub.ingest.mapping import CellError, Mapping, cached
 from cityhub.ingest.pipeline import IngestPipeline, IngestReport, Record
 from cityhub.ngsild.errors import BadRequestData
 
@@ -149,49 +149,86 @@ def geojson_sequence_rows(path: Path) -> Iterator[tuple[dict[str, str] | None, A
             yield feature_row(feature)
 
 
+class RowConverter:
+    """Rows of one mapping into records: the mapping read once (each column's converter, its
+    kind, unit and privacy; cached conversions of the time column and of the entity id) so a
+    row costs only its cells."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self.missing = mapping.missing
+        #: (attribute, column, converter, kind, unitCode, privacy, constant) per attribute
+        self.columns = tuple(
+            (c.name, c.column or "", c.converter(), c.kind, c.unit_code, c.privacy, c.constant)
+            for c in mapping.columns)
+        self.observed = None if mapping.observed_at is None else (
+            mapping.observed_at.column, cached(mapping.observed_at.convert))
+        self.entity_id = cached(self._entity_id, 65_536) if len(mapping.id_columns) == 1 \
+            else mapping.entity_id
+
+    def _entity_id(self, value: str) -> str:
+        return self.mapping.entity_id({self.mapping.id_columns[0]: value})
+
+    def record(self, source: str, tenant: str, row: dict[str, str], geometry: Any) -> Record:
+        """The record of one row (CellError when a cell does not convert)."""
+        mapping, missing = self.mapping, self.missing
+        values: dict[str, Any] = {}
+        kinds: dict[str, str] = {}
+        units: dict[str, str] = {}
+        privacy: dict[str, str] = {}
+        for name, column, convert, kind, unit, secret, constant in self.columns:
+            if constant is not None:
+                value = constant
+            else:
+                text = row.get(column)
+                if text is None:
+                    continue
+                text = text.strip()
+                if text in missing:
+                    continue
+                value = convert(text)
+            values[name] = value
+            if kind != "Property":
+                kinds[name] = kind
+            if unit is not None:
+                units[name] = unit
+            if secret is not None:
+                privacy[name] = secret
+        observed = None
+        if self.observed is not None:
+            time_column, convert_time = self.observed
+            text = row.get(time_column, "").strip()
+            if text and text not in missing:
+                observed = convert_time(text)
+        if observed is not None and mapping.fill_date_observed:
+            values["dateObserved"] = observed
+        if mapping.location is not None:
+            lon, lat = (row.get(c, "").strip() for c in mapping.location)
+            if lon and lat and lon not in missing and lat not in missing:
+                try:
+                    values["location"] = {"type": "Point",
+                                          "coordinates": [float(lon), float(lat)]}
+                except ValueError:
+                    raise CellError("the location columns are not numbers") from None
+        elif geometry is not None:
+            values["location"] = geometry
+        if "location" in values:
+            kinds.setdefault("location", "GeoProperty")
+        if len(mapping.id_columns) == 1:
+            key = row.get(mapping.id_columns[0])
+            if key is None or key in missing:
+                raise CellError(f"the id needs column {mapping.id_columns[0]}")
+            entity_id = self.entity_id(key)
+        else:
+            entity_id = mapping.entity_id(row)
+        return Record(source, tenant, entity_id, mapping.entity_type, values, observed,
+                      kinds=kinds, units=units, privacy=privacy, complete=True)
+
+
 def row_record(mapping: Mapping, source: str, tenant: str, row: dict[str, str],
                geometry: Any) -> Record:
     """The record of one row (CellError when a cell does not convert)."""
-    missing = mapping.missing
-    values: dict[str, Any] = {}
-    kinds: dict[str, str] = {}
-    units: dict[str, str] = {}
-    privacy: dict[str, str] = {}
-    for column in mapping.columns:
-        if column.constant is not None:
-            value = column.constant
-        else:
-            text = row.get(column.column or "")
-            if text is None or text.strip() in missing:
-                continue
-            value = column.convert(text.strip())
-        values[column.name] = value
-        if column.kind != "Property":
-            kinds[column.name] = column.kind
-        if column.unit_code is not None:
-            units[column.name] = column.unit_code
-        if column.privacy is not None:
-            privacy[column.name] = column.privacy
-    observed = None
-    if mapping.observed_at is not None:
-        text = row.get(mapping.observed_at.column, "").strip()
-        if text and text not in missing:
-            observed = mapping.observed_at.convert(text)
-    if observed is not None and mapping.fill_date_observed:
-        values["dateObserved"] = observed
-    if mapping.location is not None:
-        lon, lat = (row.get(c, "").strip() for c in mapping.location)
-        if lon and lat and lon not in missing and lat not in missing:
-            try:
-                values["location"] = {"type": "Point", "coordinates": [float(lon), float(lat)]}
-            except ValueError:
-                raise CellError("the location columns are not numbers") from None
-    elif geometry is not None:
-        values["location"] = geometry
-    if "location" in values:
-        kinds.setdefault("location", "GeoProperty")
-    return Record(source, tenant, mapping.entity_id(row), mapping.entity_type, values,
-                  observed, kinds=kinds, units=units, privacy=privacy, complete=True)
+    return RowConverter(mapping).record(source, tenant, row, geometry)
 
 
 async def _write_batch(pipeline: IngestPipeline, records: list[Record], report: IngestReport,
@@ -211,6 +248,7 @@ async def import_file(pipeline: IngestPipeline, path: Path | str, mapping: Mappi
     rows = (csv_rows(path, mapping) if kind == "csv" else geojson_rows(path)
             if kind == "geojson" else geojson_sequence_rows(path))
     report = IngestReport()
+    converter = RowConverter(mapping)
     pending: list[Record] = []
     indexes: list[int] = []
     #: the batch being written while the next one is converted (one at a time, so an
@@ -223,7 +261,7 @@ async def import_file(pipeline: IngestPipeline, path: Path | str, mapping: Mappi
             record = None
             if row is not None:
                 try:
-                    record = row_record(mapping, source, tenant, row, geometry)
+                    record = converter.record(source, tenant, row, geometry)
                 except CellError as exc:
                     problem = str(exc)
             if record is None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -54,8 +55,30 @@ TRUE = frozenset({"true", "1", "yes", "y", "t"})
 FALSE = frozenset({"false", "0", "no", "n", "f"})
 
 
+#: the most distinct cells a converter remembers the conversion of (then it starts afresh)
+CONVERSION_CACHE = 4096
+
+
 class CellError(ValueError):
     """A cell that does not convert; the message never holds a personal value."""
+
+
+def cached(convert: Callable[[str], Any], size: int = CONVERSION_CACHE) -> Callable[[str], Any]:
+    """`convert` remembering its last `size` results: a file's time column repeats the same
+    few timestamps (every station's row of one hour), and `strptime` is the slowest part of
+    a row. Only results are kept; a cell that fails raises every time."""
+    memo: dict[str, Any] = {}
+
+    def convert_cached(text: str) -> Any:
+        value = memo.get(text)
+        if value is None:
+            value = convert(text)
+            if len(memo) >= size:
+                memo.clear()
+            memo[text] = value
+        return value
+
+    return convert_cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +136,30 @@ class Column:
             raise CellError(f"{self.column}: {shown} is not true or false")
         assert self.time is not None
         return self.time.convert(text)
+
+    def converter(self) -> Callable[[str], Any]:
+        """`convert` specialised to the column's type: the common cells in one call, every
+        failure (and its message) by `convert` itself."""
+        convert = self.convert
+        if self.type == "string":
+            return str
+        if self.type == "number":
+            def number(text: str) -> Any:
+                try:
+                    return float(text.replace(",", ""))
+                except ValueError:
+                    return convert(text)  # raises the CellError
+            return number
+        if self.type == "integer":
+            def integer(text: str) -> Any:
+                try:
+                    return int(text)
+                except ValueError:
+                    return convert(text)
+            return integer
+        if self.type == "datetime":
+            return cached(convert)
+        return convert
 
 
 @dataclass(frozen=True, slots=True)

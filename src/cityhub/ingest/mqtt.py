@@ -41,6 +41,8 @@ log = logging.getLogger("cityhub.ingest.mqtt")
 SOURCE = "mqtt"
 #: messages handled on the hub's loop before it yields to other tasks
 HANDLE_SLICE = 500
+#: the most topics whose tenant and device the gateway remembers
+MAX_TOPICS = 100_000
 
 
 def parse_broker_url(url: str) -> tuple[str, int, str | None, str | None]:
@@ -76,6 +78,8 @@ class MqttGateway:
         #: messages taken from the broker (good or bad)
         self.messages = 0
         self._inbox: collections.deque[tuple[str, bytes]] = collections.deque()
+        #: topic -> (tenant, device id, format) of the topics that parsed, with a good tenant
+        self._topics: dict[str, tuple[str, str, str | None]] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._process: Any = None
@@ -196,6 +200,11 @@ class MqttGateway:
 
     async def handle(self, topic: str, data: bytes) -> None:
         self.messages += 1
+        known = self._topics.get(topic)
+        if known is not None:  # a device's topic seen before: its tenant is checked
+            tenant, device_id, kind = known
+            await self.pipeline.device_payload(SOURCE, tenant, device_id, data, kind)
+            return
         try:
             parsed = parse_topic(topic)
         except BadPayload as exc:
@@ -211,4 +220,7 @@ class MqttGateway:
             self.pipeline.reject(SOURCE, "", exc.detail, device_id=parsed.device_id,
                                  payload_bytes=len(data))
             return
+        if len(self._topics) >= MAX_TOPICS:
+            self._topics.clear()
+        self._topics[topic] = (tenant, parsed.device_id, parsed.format)
         await self.pipeline.device_payload(SOURCE, tenant, parsed.device_id, data, parsed.format)

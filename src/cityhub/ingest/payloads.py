@@ -31,6 +31,8 @@ _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 TIME_KEYS = ("observedAt", "TimeInstant")
+#: measurement names found plain (a device sends the same few names in every message)
+_PLAIN_NAMES: set[str] = set()
 
 
 class BadPayload(BadRequestData):
@@ -63,6 +65,14 @@ def parse_topic(topic: str) -> Topic:
         raise BadPayload("the topic suffix after attrs must be json or ul")
     tenant = "" if parts[1] == "default" else parts[1]
     return Topic(tenant, parts[2], kind)
+
+
+def _plain_name(key: str) -> bool:
+    if not _NAME.match(key):
+        return False
+    if len(_PLAIN_NAMES) < 10_000:
+        _PLAIN_NAMES.add(key)
+    return True
 
 
 def _time(value: Any) -> str:
@@ -98,7 +108,7 @@ def measurement_of(item: Any, skip: tuple[str, ...] = ()) -> Measurement:
         if key in TIME_KEYS:
             measurement.observed_at = _time(value)
             continue
-        if not _NAME.match(key):
+        if key not in _PLAIN_NAMES and not _plain_name(key):
             raise BadPayload("a measurement name must be a plain name")
         if isinstance(value, dict) and "value" in value:
             unit = value.get("unitCode")
@@ -137,7 +147,7 @@ def parse_ultralight(payload: bytes) -> list[Measurement]:
         for key, value in zip(fields[::2], fields[1::2], strict=True):
             if key in TIME_KEYS:
                 measurement.observed_at = _time(value)
-            elif not _NAME.match(key):
+            elif key not in _PLAIN_NAMES and not _plain_name(key):
                 raise BadPayload("an UltraLight key must be a plain name")
             else:
                 measurement.values[key] = _ul_value(value)

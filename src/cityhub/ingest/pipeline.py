@@ -76,20 +76,24 @@ class Record:
     arrived: float = 0.0
 
     def fragment(self, default_time: str) -> dict[str, Any]:
-        """The NGSI-LD entity fragment (normalized) of the record."""
+        """The NGSI-LD entity fragment (normalized) of the record, in the shapes the broker's
+        parser takes on its short path (a scalar or Point value, observedAt, unitCode)."""
         out: dict[str, Any] = {"id": self.entity_id, "type": self.entity_type}
         observed = self.observed_at or default_time
+        stamped = not self.complete or self.observed_at is not None
+        kinds, units = self.kinds, self.units
         for name, value in self.values.items():
-            kind = self.kinds.get(name, "Property")
+            kind = kinds.get(name, "Property") if kinds else "Property"
             if kind == "Relationship":
                 out[name] = {"type": kind, "object": value}
                 continue
             attr: dict[str, Any] = {"type": kind, "value": value}
-            if not self.complete or self.observed_at is not None:
+            if stamped:
                 attr["observedAt"] = observed
-            unit = self.units.get(name)
-            if unit is not None and kind == "Property":
-                attr["unitCode"] = unit
+            if units and kind == "Property":
+                unit = units.get(name)
+                if unit is not None:
+                    attr["unitCode"] = unit
             out[name] = attr
         return out
 
@@ -227,10 +231,14 @@ class IngestPipeline:
                         payload_digest=self.pseudonymiser.digest(payload))
             return
         records = await self.device_records(source, tenant, device_id, measurements)
+        queues = self.queues
         for record in records:
             record.arrived = arrived
-            queues = self.queues
-            await queues[hash(record.entity_id) % len(queues)].put(record)
+            queue = queues[hash(record.entity_id) % len(queues)]
+            if queue.full():
+                await queue.put(record)  # the writers are behind: wait for room
+            else:
+                queue.put_nowait(record)
 
     async def device_records(self, source: str, tenant: str, device_id: str,
                              measurements: Sequence[Measurement],
@@ -266,37 +274,49 @@ class IngestPipeline:
 
     def map_measurement(self, source: str, spec: DeviceSpec, m: Measurement
                         ) -> tuple[Record, list[str]]:
+        """The record of one measurement by the device's mapping, and what is wrong with it
+        (measurements not provisioned, units, personal values, the device's ranges)."""
         entity_id = spec.entity_id
         if spec.personal:
             token = self.pseudonymiser.pseudonym(spec.device_id).replace(":", "-")
             entity_id = f"urn:ngsi-ld:{spec.entity_type}:{token}"
-        record = Record(source, spec.tenant, entity_id, spec.entity_type, {}, m.observed_at,
-                        device_id=spec.device_id)
+        values: dict[str, Any] = {}
+        kinds: dict[str, str] = {}
+        units: dict[str, str] = {}
+        privacy: dict[str, str] = {}
         errors: list[str] = []
-        checks: list[tuple[str, Any, Any]] = []
+        ranged: list[tuple[str, Any, Any]] = []
+        attributes = spec.attributes
+        stated_units = m.units
         for key, value in m.values.items():
-            mapping = spec.attributes.get(key)
+            mapping = attributes.get(key)
             if mapping is None:
                 errors.append(f"measurement {key!r} is not provisioned for this device")
                 continue
             name = mapping.name
-            record.values[name] = value
+            values[name] = value
             if mapping.kind != "Property":
-                record.kinds[name] = mapping.kind
+                kinds[name] = mapping.kind
             if mapping.privacy is not None:
-                record.privacy[name] = mapping.privacy
-            stated = m.units.get(key)
-            if stated is not None and mapping.unit_code is not None \
-                    and stated != mapping.unit_code:
-                errors.append(f"{key} is in unit {stated[:16]!r}; the device is provisioned "
-                              f"with {mapping.unit_code!r}")
-            unit = mapping.unit_code or stated
+                privacy[name] = mapping.privacy
+            unit = mapping.unit_code
+            if stated_units:
+                stated = stated_units.get(key)
+                if stated is not None:
+                    if unit is None:
+                        unit = stated
+                    elif stated != unit:
+                        errors.append(f"{key} is in unit {stated[:16]!r}; the device is "
+                                      f"provisioned with {unit!r}")
             if unit is not None:
-                record.units[name] = unit
-            checks.append((name, mapping.min, mapping.max))
+                units[name] = unit
+            if mapping.min is not None or mapping.max is not None:
+                ranged.append((name, mapping.min, mapping.max))
+        record = Record(source, spec.tenant, entity_id, spec.entity_type, values,
+                        m.observed_at, kinds, units, privacy, device_id=spec.device_id)
         errors.extend(self.deidentify(record))
-        for name, low, high in checks:
-            value = record.values.get(name)
+        for name, low, high in ranged:
+            value = values.get(name)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
             if low is not None and value < low:
@@ -308,6 +328,8 @@ class IngestPipeline:
     # -- the common checks -------------------------------------------------------------------
     def deidentify(self, record: Record) -> list[str]:
         """Pseudonymise and generalise in place; errors name attributes, never values."""
+        if not record.privacy and PERSONAL_NAMES.isdisjoint(record.values):
+            return []  # nothing personal (most records): no need to look at each value
         errors = []
         for name in list(record.values):
             treatment = record.privacy.get(name)
@@ -407,17 +429,21 @@ class IngestPipeline:
             except NgsiLdError as exc:  # the whole batch failed (store unavailable)
                 result = BatchResult(errors=[(r.entity_id, exc) for _, r in group])
             failed = {entity_id: error for entity_id, error in result.errors}
+            accepted: dict[str, int] = {}  # source -> records stored, counted once a write
+            on_stored = self.on_stored
             for index, record in group:
-                error = failed.get(record.entity_id)
+                error = failed.get(record.entity_id) if failed else None
                 if error is None:
-                    self.counters.add(record.source, accepted=1)
-                    if report is not None:
-                        report.accepted += 1
-                    if self.on_stored is not None:
-                        self.on_stored(record)
+                    accepted[record.source] = accepted.get(record.source, 0) + 1
+                    if on_stored is not None:
+                        on_stored(record)
                 else:
                     self.reject(record.source, tenant, error.detail, device_id=record.device_id,
                                 record=record.safe_view(), report=report, index=index)
+            for source, n in accepted.items():
+                self.counters.add(source, accepted=n)
+                if report is not None:
+                    report.accepted += n
 
     async def _writer(self, queue: asyncio.Queue[Record]) -> None:
         while True:
