@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cityhub.ingest.mqtt_client import packet, utf8_string
+
 ROOT = Path(__file__).resolve().parents[1]
 DEVICES = 1000
 TENANT = f"bench-{os.getpid()}"  # the gateway subscribes to this tenant only
@@ -64,24 +66,6 @@ def payload(i: int, now: float, tenant: str) -> tuple[str, bytes]:
 
 
 # -- the publisher (a child process; a minimal MQTT 3.1.1 QoS 1 client, as wrk is for HTTP) --
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _packet(kind: int, body: bytes) -> bytes:
-    return bytes([kind]) + _varint(len(body)) + body
-
-
-def _string(text: str) -> bytes:
-    data = text.encode()
-    return len(data).to_bytes(2, "big") + data
-
-
 def publisher(host: str, port: int, rate: float, seconds: float, tenant: str) -> None:
     """Publish `rate` messages/s for `seconds` at QoS 1; count the broker's PUBACKs."""
     import socket
@@ -89,8 +73,8 @@ def publisher(host: str, port: int, rate: float, seconds: float, tenant: str) ->
 
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(_packet(0x10, _string("MQTT") + bytes([4, 0x02, 0, 60])
-                         + _string(f"bench-pub-{os.getpid()}")))
+    sock.sendall(packet(0x10, utf8_string("MQTT") + bytes([4, 0x02, 0, 60])
+                         + utf8_string(f"bench-pub-{os.getpid()}")))
     assert sock.recv(4)[:2] == b"\x20\x02", "no CONNACK"
     acked = 0
 
@@ -119,7 +103,7 @@ def publisher(host: str, port: int, rate: float, seconds: float, tenant: str) ->
         while sent < due:
             topic, body = payload(sent, time.time(), tenant)
             packet_id = sent % 65535 + 1
-            chunk += _packet(0x32, _string(topic) + packet_id.to_bytes(2, "big") + body)
+            chunk += packet(0x32, utf8_string(topic) + packet_id.to_bytes(2, "big") + body)
             sent += 1
         if chunk:
             sock.sendall(chunk)
@@ -127,7 +111,7 @@ def publisher(host: str, port: int, rate: float, seconds: float, tenant: str) ->
     deadline = time.time() + 60
     while acked < sent and time.time() < deadline:
         time.sleep(0.01)
-    sock.sendall(_packet(0xE0, b""))
+    sock.sendall(packet(0xE0, b""))
     sock.close()
     print(json.dumps({"published": sent, "acked": acked, "seconds": time.time() - started}))
 

@@ -74,12 +74,14 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _string(text: str) -> bytes:
+def utf8_string(text: str) -> bytes:
+    """MQTT's UTF-8 encoded string (1.5.4)."""
     data = text.encode("utf-8")
     return len(data).to_bytes(2, "big") + data
 
 
 def packet(first_byte: int, body: bytes) -> bytes:
+    """A control packet: fixed header (type and flags, remaining length), then `body`."""
     return bytes([first_byte]) + varint(len(body)) + body
 
 
@@ -91,14 +93,14 @@ def connect_packet(options: ClientOptions) -> bytes:
     tail = b""
     if options.username is not None:
         flags |= 0x80
-        tail += _string(options.username)
+        tail += utf8_string(options.username)
         if options.password is not None:
             flags |= 0x40
-            tail += _string(options.password)
+            tail += utf8_string(options.password)
     properties = (b"\x11" + SESSION_EXPIRY.to_bytes(4, "big")
                   + b"\x21" + RECEIVE_MAXIMUM.to_bytes(2, "big"))
-    body = (_string("MQTT") + bytes([5, flags]) + KEEPALIVE_S.to_bytes(2, "big")
-            + varint(len(properties)) + properties + _string(options.client_id) + tail)
+    body = (utf8_string("MQTT") + bytes([5, flags]) + KEEPALIVE_S.to_bytes(2, "big")
+            + varint(len(properties)) + properties + utf8_string(options.client_id) + tail)
     return packet(CONNECT << 4, body)
 
 
@@ -107,7 +109,7 @@ def subscribe_packet(packet_id: int, topics: tuple[str, ...]) -> bytes:
     published, retained messages sent)."""
     body = packet_id.to_bytes(2, "big") + b"\x00"
     for topic in topics:
-        body += _string(topic) + b"\x01"
+        body += utf8_string(topic) + b"\x01"
     return packet((SUBSCRIBE << 4) | 0x02, body)
 
 
