@@ -40,8 +40,8 @@ from cityhub.ngsild.context import core_term_map
 
 BATCH = 1000
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
-SQLITE_TABLES = ("names", "tenants", "entities", "entity_types", "attr_index", "geo_rtree",
-                 "attr_history")
+SQLITE_TABLES = ("names", "tenants", "entities", "entity_types", "attr_index", "geo_points",
+                 "geo_rtree", "attr_history")
 
 
 async def upsert_through_broker(dsn: str, payload: list[dict]) -> tuple[float, Hub]:

@@ -16,7 +16,19 @@ from cityhub.ngsild.logic import And, Or
 from cityhub.ngsild.q import AttrPath, Comparison, Exists, QNode, Range
 from cityhub.store.base import EntityQuery, Put, Store
 
-from .support import LAT, LON, NOW, entity, found, memory_geo, memory_q, new_tenant
+from .support import (
+    LAT,
+    LON,
+    NOW,
+    entity,
+    found,
+    iri,
+    memory_geo,
+    memory_q,
+    new_tenant,
+    select,
+    short,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -101,6 +113,53 @@ async def test_q_matches_the_in_memory_evaluator(
         assert await found(store, tenant, q=tree) == memory_q(entities, tree), tree
     result = await store.query(tenant, EntityQuery(q=trees[0], count=True, limit=0))
     assert result.count == len(memory_q(entities, trees[0]))
+
+
+async def rewrite(store: Store, tenant: str, first: list[dict[str, Any]],
+                  second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Create `first`, then write `second` as the broker does a merge: each existing entity
+    replaced at its stored version with the stored entity as `Put.previous` (a store may then
+    change only the index rows that differ). Returns the entities stored, in creation order."""
+    outcomes = await store.write(tenant, [Put(e, NOW, "create") for e in first])
+    assert [o.error for o in outcomes] == [None] * len(first)
+    stored = await store.get(tenant, [e["id"] for e in second])
+    ops = [Put(e, NOW, "replace", expected_version=stored[e["id"]].version,
+               previous=stored[e["id"]].entity) if e["id"] in stored else Put(e, NOW, "create")
+           for e in second]
+    outcomes = await store.write(tenant, ops)
+    assert [o.error for o in outcomes] == [None] * len(second)
+    final = {e["id"]: e for e in first}
+    final.update({e["id"]: e for e in second})
+    return list(final.values())
+
+
+retyped_sets = st.tuples(entity_sets, st.lists(st.sampled_from(["Thing", "Other"]),
+                                               min_size=6, max_size=6)).map(
+    lambda pair: tuple({**p, "type": t} for p, t in zip(pair[0], pair[1], strict=False)))
+
+
+@PROPERTY_SETTINGS
+@given(before=entity_sets, after=retyped_sets, trees=st.lists(q_trees, min_size=1, max_size=5))
+async def test_q_after_a_rewrite_matches_the_in_memory_evaluator(
+    store: Store, before: tuple[dict[str, Any], ...], after: tuple[dict[str, Any], ...],
+    trees: list[QNode],
+) -> None:
+    tenant = new_tenant()
+    entities = await rewrite(store, tenant, [entity(p) for p in before],
+                             [entity(p) for p in after])
+    for tree in trees:
+        assert await found(store, tenant, q=tree) == memory_q(entities, tree), tree
+    for type_name in ("Thing", "Other"):
+        expected = [short(e["id"]) for e in entities if e["type"] == [iri(type_name)]]
+        assert await found(store, tenant, selectors=(select(type_text=type_name),)) == expected
+    summaries = {s.attribute: (s.count, s.types)
+                 for s in await store.attribute_summaries(tenant)}
+    expected_summaries: dict[str, tuple[int, set[str]]] = {}
+    for e in entities:
+        for name in e["attrs"]:
+            count, kinds = expected_summaries.get(name, (0, set()))
+            expected_summaries[name] = (count + 1, kinds | set(e["type"]))
+    assert summaries == expected_summaries
 
 
 # ------------------------------------------------------------------------------ geometry
@@ -190,6 +249,29 @@ async def test_geo_matches_the_in_memory_evaluator(
                 for i, shape in enumerate(shapes)]
     outcomes = await store.write(tenant, [Put(e, NOW, "create") for e in entities])
     assert [o.error for o in outcomes] == [None] * len(entities)
+    for geoq in queries:
+        if on_a_boundary(entities, geoq):
+            continue
+        assert await found(store, tenant, geoq=geoq) == memory_geo(entities, geoq), geoq
+
+
+@PROPERTY_SETTINGS
+@given(case=geo_cases(), moved=st.lists(st.one_of(st.none(), geometries), min_size=8, max_size=8))
+async def test_geo_after_a_rewrite_matches_the_in_memory_evaluator(
+    store: Store, case: tuple[list[dict[str, Any]], list[GeoQuery]],
+    moved: list[dict[str, Any] | None],
+) -> None:
+    """Entities rewritten with their geometry moved, kept (None) or changed in kind."""
+    shapes, queries = case
+    tenant = new_tenant()
+
+    def located(i: int, shape: dict[str, Any]) -> dict[str, Any]:
+        return entity({"id": f"G{i}", "type": "Thing",
+                       NS + "where": {"type": "GeoProperty", "value": shape}})
+
+    first = [located(i, shape) for i, shape in enumerate(shapes)]
+    second = [located(i, moved[i] or shape) for i, shape in enumerate(shapes)]
+    entities = await rewrite(store, tenant, first, second)
     for geoq in queries:
         if on_a_boundary(entities, geoq):
             continue

@@ -163,8 +163,11 @@ class BatchBroker:
             ops: list[WriteOp] = []
             for entity_id, entity in merged.items():
                 version = versions.get(entity_id)
-                mode = "create" if version is None else "replace"
-                ops.append(Put(entity, now, mode, expected_version=version))
+                if version is None:
+                    ops.append(Put(entity, now, "create"))
+                else:
+                    ops.append(Put(entity, now, "replace", expected_version=version,
+                                   previous=stored[entity_id].entity))
             retry: list[dict] = []
             written = await self.store.write(
                 tenant, ops, record_changes=self.record_changes(tenant)) if ops else []

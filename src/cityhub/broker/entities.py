@@ -224,7 +224,8 @@ class EntityBroker:
                 return result
             if add_types:
                 entity["type"] = list(dict.fromkeys([*entity["type"], *add_types]))
-            put = Put(entity, now, "replace", expected_version=current.version)
+            put = Put(entity, now, "replace", expected_version=current.version,
+                      previous=current.entity)
             [outcome] = await self.store.write(
                 tenant, [put], record_changes=self.record_changes(tenant))
             if outcome.error is None:

@@ -80,6 +80,10 @@ class Put:
     #: attribute IRI -> more instances (stamped `now`) to record in the history with this
     #: write, beside those it changes: the older readings a temporal POST carries
     history: dict[str, list[dict[str, Any]]] | None = None
+    #: the stored entity this one was made from, at `expected_version` (read, changed, written
+    #: back): a store may use it to change only the index rows that differ. Only with
+    #: `expected_version`, and never changed after it was read.
+    previous: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from cityhub.ngsild.entity import MAX_GEO_INSTANCES
 from cityhub.store.base import DatasetSummary, UsageCount
 
 DDL = """
@@ -24,14 +25,20 @@ CREATE TABLE IF NOT EXISTS dataset_usage (
 """
 
 
-def create_dataset_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(DDL)
+
+Box = tuple[float, float, float, float]
+
+
+def _union(a: Box | None, b: Box) -> Box:
+    if a is None:
+        return b
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 class SqliteDatasets:
     async def dataset_summaries(self, tenant: str, geoproperty: str) -> list[DatasetSummary]:
         """Every entity type of `tenant` with its count, times and the bounding box of the
-        `geoproperty` geometries (from the R*Tree: no document is read)."""
+        `geoproperty` geometries (from the geometry tables: no document is read)."""
 
         def run(conn: sqlite3.Connection) -> list[DatasetSummary]:
             found = {
@@ -47,9 +54,16 @@ class SqliteDatasets:
                 "FROM geo_rtree r JOIN entities e ON e.eid = r.eid "
                 "JOIN entity_types t ON t.eid = r.eid JOIN names n ON n.nid = t.tid "
                 "WHERE e.tenant = ? AND r.kid = (SELECT nid FROM names WHERE name = ?) "
-                "GROUP BY n.name", (tenant, geoproperty)):
+                "GROUP BY n.name "
+                "UNION ALL "
+                "SELECT n.name, min(p.lon), min(p.lat), max(p.lon), max(p.lat) "
+                # gid / GEO_SLOTS (schema.py) is the eid
+                f"FROM geo_points p JOIN entities e ON e.eid = p.gid / {MAX_GEO_INSTANCES} "
+                "JOIN entity_types t ON t.eid = e.eid JOIN names n ON n.nid = t.tid "
+                "WHERE e.tenant = ? AND p.kid = (SELECT nid FROM names WHERE name = ?) "
+                "GROUP BY n.name", (tenant, geoproperty, tenant, geoproperty)):
                 if name in found and box[0] is not None:
-                    found[name].bbox = (box[0], box[1], box[2], box[3])
+                    found[name].bbox = _union(found[name].bbox, (box[0], box[1], box[2], box[3]))
             return list(found.values())
 
         return await self._read(run)  # type: ignore[attr-defined,no-any-return]

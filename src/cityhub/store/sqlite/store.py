@@ -10,6 +10,7 @@ pool, so the event loop never blocks on the database.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import queue
 import sqlite3
@@ -43,10 +44,17 @@ from cityhub.store.base import (
     WriteOutcome,
 )
 from cityhub.store.changes import HistoryRow, change_rows, put_history_rows
-from cityhub.store.rows import EntityRows, entity_rows
+from cityhub.store.rows import entity_rows
 from cityhub.store.sql import NAME_ID, QueryCompiler
 from cityhub.store.sqlite.datasets import SqliteDatasets
-from cityhub.store.sqlite.schema import GEO_SLOTS, connect, create_schema, encode_geo_query
+from cityhub.store.sqlite.schema import (
+    BANDS_PER_DEGREE,
+    GEO_SLOTS,
+    connect,
+    create_schema,
+    encode_geo_query,
+    point_row,
+)
 from cityhub.store.sqlite.subscriptions import SqliteSubscriptions
 from cityhub.store.sqlite.temporal import SqliteHistory
 
@@ -59,6 +67,9 @@ MAX_JOBS_PER_COMMIT = 64
 INLINE_READ_MAX_IDS = 16
 #: memory map of the connection that serves those (address space, not memory)
 INLINE_MMAP_BYTES = 1 << 31
+#: a geo-query box over at most this many latitude bands lists them (one index range each);
+#: a taller box scans the bands between
+MAX_BANDS_LISTED = 200
 
 
 class SqliteCompiler(QueryCompiler):
@@ -72,13 +83,28 @@ class SqliteCompiler(QueryCompiler):
 
     def geo_condition(self, geoq: GeoQuery) -> str:
         box = search_bbox(geoq)
-        sql = "e.eid IN (SELECT r.eid FROM geo_rtree r WHERE "
+        encoded = encode_geo_query(geoq)
+        # the points: one index range of longitudes per latitude band the box covers
+        sql = f"e.eid IN (SELECT p.gid / {GEO_SLOTS} FROM geo_points p WHERE p.kid = {NAME_ID} "
+        self.params.append(geoq.geoproperty)
+        if box is not None:
+            low, high = (math.floor(box[1] * BANDS_PER_DEGREE),
+                         math.floor(box[3] * BANDS_PER_DEGREE))
+            if high - low < MAX_BANDS_LISTED:
+                sql += f"AND p.band IN ({','.join(map(str, range(low, high + 1)))}) "
+            else:
+                sql += "AND p.band BETWEEN ? AND ? "
+                self.params.extend((low, high))
+            sql += "AND p.lon BETWEEN ? AND ? AND p.lat BETWEEN ? AND ? "
+            self.params.extend((box[0], box[2], box[1], box[3]))
+        sql += "AND geo_point_match(?, p.lon, p.lat) UNION ALL SELECT r.eid FROM geo_rtree r WHERE "
+        self.params.append(encoded)
         if box is not None:
             sql += ("r.min_lon <= ? AND r.max_lon >= ? AND r.min_lat <= ? AND r.max_lat >= ? "
                     "AND ")
             self.params.extend((box[2], box[0], box[3], box[1]))
         sql += f"r.kid = {NAME_ID} AND geo_match(?, r.geometry))"
-        self.params.extend((geoq.geoproperty, encode_geo_query(geoq)))
+        self.params.extend((geoq.geoproperty, encoded))
         return sql
 
 
@@ -405,11 +431,7 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
         # Index rows, history rows and documents are computed here, not on the writer thread,
         # so that the writer spends its time in SQLite (which releases the GIL) while this
         # thread works.
-        prepared = [
-            (entity_rows(op.entity), orjson.dumps(op.entity), put_history_rows(op))
-            if isinstance(op, Put) else None
-            for op in ops
-        ]
+        prepared = [_Prepared(op) if isinstance(op, Put) else None for op in ops]
         outcomes = await self._write(
             lambda c: self._apply(c, tenant, ops, prepared, want_previous, record_changes))
         self._tenants.add(tenant)
@@ -420,7 +442,7 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
         conn: sqlite3.Connection,
         tenant: str,
         ops: list[WriteOp],
-        prepared: list[tuple[EntityRows, bytes, list[HistoryRow]] | None],
+        prepared: list[_Prepared | None],
         want_previous: bool,
         record_changes: bool,
     ) -> list[WriteOutcome]:
@@ -434,6 +456,7 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
         # id -> [eid, version, created_at, exists_in_db, previous]
         state: dict[str, list[Any]] = {}
         stored_geo: dict[int, int] = {}  # eid -> geometry rows it has now
+        stored_version: dict[int, int] = {}  # eid -> version in the database
         stored_docs: dict[str, bytes] = {}  # id -> document, for change records
         with_doc = want_previous or record_changes
         columns = ("eid, id, version, created_at, modified_at, geo_count"
@@ -451,19 +474,21 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
                 )
                 state[row[1]] = [row[0], row[2], row[3], True, previous]
                 stored_geo[row[0]] = row[5]
+                stored_version[row[0]] = row[2]
                 if record_changes:
                     stored_docs[row[1]] = row[6]
         touched_existing: set[int] = set()
-        # eid -> (entity id, put and its prepared rows, or None for a delete)
-        final: dict[int, tuple[str, tuple[Put, EntityRows, bytes, list[HistoryRow]] | None]] = {}
+        # eid -> (entity id, the last put and its rows or None for a delete, and whether that
+        # put's `previous` is what the database holds, so that only differing rows change)
+        final: dict[int, tuple[str, _Prepared | None, bool]] = {}
         history: list[tuple[int, list[HistoryRow]]] = []  # (eid, rows) per successful Put
         outcomes: list[WriteOutcome] = []
-        for op, rows_and_doc in zip(ops, prepared, strict=True):
+        for op, prep in zip(ops, prepared, strict=True):
             if isinstance(op, Put):
+                assert prep is not None
                 entity_id = op.entity["id"]
                 current = state.get(entity_id)
                 outcome = WriteOutcome(entity_id, previous=current[4] if current else None)
-                assert rows_and_doc is not None
                 error = _check(op, current)
                 if error is not None:
                     outcome.error = error
@@ -474,14 +499,19 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
                     self._next_eid += 1
                     state[entity_id] = [eid, 1, op.now, False, None]
                     outcome.created = True
+                    diffable = False
                 else:
                     eid = current[0]
+                    # a put made from the stored entity at its stored version (so the first
+                    # write of it in this batch): its previous rows are the database's
+                    diffable = (prep.previous is not None and current[3]
+                                and current[1] == stored_version[eid])
                     current[1] += 1
                     if current[3]:
                         touched_existing.add(eid)
-                final[eid] = (entity_id, (op, *rows_and_doc))
+                final[eid] = (entity_id, prep, diffable)
                 # every successful Put leaves history, also one a later Put of the batch hides
-                history.append((eid, rows_and_doc[2]))
+                history.append((eid, prep.history))
                 outcomes.append(outcome)
             else:
                 current = state.get(op.entity_id)
@@ -491,40 +521,74 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
                 elif op.expected_version is not None and op.expected_version != current[1]:
                     outcome.error = Conflict(f"entity {op.entity_id} changed concurrently")
                 else:
-                    final[current[0]] = (op.entity_id, None)
+                    final[current[0]] = (op.entity_id, None, False)
                     if current[3]:
                         touched_existing.add(current[0])
                     del state[op.entity_id]
                 outcomes.append(outcome)
-        self._clear_side_rows(conn, {eid: stored_geo[eid] for eid in touched_existing})
-        entity_params: list[tuple[Any, ...]] = []
-        type_rows: list[tuple[int, int]] = []
-        leaf_rows: list[tuple[Any, ...]] = []
-        geo_rows: list[tuple[Any, ...]] = []
-        deleted: list[int] = []
+        self._clear_side_rows(conn, {eid: stored_geo[eid] for eid in touched_existing
+                                     if not final[eid][2]})
         all_names: set[str] = set()
-        for _, put in final.values():
-            if put is not None:
-                all_names.update(put[1].names)
+        for _, prep, diffable in final.values():
+            if prep is not None:
+                all_names.update(prep.rows.names)
+                if diffable:
+                    all_names.update(prep.previous.names)  # type: ignore[union-attr]
         for _, rows_of_put in history:
             all_names.update(row[0] for row in rows_of_put)
         names = self._name_ids(conn, all_names)
-        for eid, (entity_id, put) in final.items():
-            if put is None:
+        entity_params: list[tuple[Any, ...]] = []
+        type_rows: list[tuple[int, int]] = []
+        leaf_rows: list[tuple[Any, ...]] = []
+        gone_leaves: list[tuple[Any, ...]] = []
+        gone_types: list[int] = []
+        gone_geo: dict[int, int] = {}
+        point_rows: list[tuple[Any, ...]] = []
+        rtree_rows: list[tuple[Any, ...]] = []
+        deleted: list[int] = []
+        for eid, (entity_id, prep, diffable) in final.items():
+            if prep is None:
                 deleted.append(eid)
                 continue
-            op, rows, doc, _ = put
+            op, rows = prep.op, prep.rows
             current = state[entity_id]
             entity_params.append(
-                (eid, tenant, entity_id, current[2], op.now, current[1], doc,
+                (eid, tenant, entity_id, current[2], op.now, current[1], prep.doc,
                  len(rows.geometries)))
-            type_rows.extend((eid, names[t]) for t in op.entity["type"])
+            leaves = rows.leaves
+            write_types = write_geo = True
+            if diffable:
+                old = prep.previous
+                assert old is not None
+                old_leaves, new_leaves = set(old.leaves), set(leaves)
+                gone_leaves.extend((eid, names[leaf[0]], leaf[1], leaf[2], leaf[3])
+                                   for leaf in old_leaves - new_leaves)
+                leaves = [leaf for leaf in leaves if leaf not in old_leaves]
+                write_types = prep.old_types != op.entity["type"]
+                if write_types:
+                    gone_types.append(eid)
+                write_geo = old.geometries != rows.geometries
+                if write_geo:
+                    gone_geo[eid] = stored_geo[eid]
+            if write_types:
+                type_rows.extend((eid, names[t]) for t in op.entity["type"])
             leaf_rows.extend([(eid, names[leaf[0]], leaf[1], leaf[2], leaf[3], leaf[4])
-                              for leaf in rows.leaves])
-            for ordinal, (key, geometry, box) in enumerate(rows.geometries):
-                geo_rows.append((eid * GEO_SLOTS + ordinal, box[0], box[2], box[1], box[3], eid,
-                                 names[key], orjson.dumps(geometry)))
+                              for leaf in leaves])
+            if write_geo:
+                for ordinal, (key, geometry, box) in enumerate(rows.geometries):
+                    gid = eid * GEO_SLOTS + ordinal
+                    point = point_row(geometry)
+                    if point is not None:
+                        point_rows.append((gid, names[key], *point))
+                    else:
+                        rtree_rows.append((gid, box[0], box[2], box[1], box[3], eid, names[key],
+                                           orjson.dumps(geometry)))
         self._delete_entity_rows(conn, deleted)
+        conn.executemany(
+            "DELETE FROM attr_index WHERE eid = ? AND kid = ? AND kind = ? AND num = ? "
+            "AND txt = ?", gone_leaves)
+        self._delete_rows(conn, "entity_types", gone_types)
+        self._delete_geometries(conn, gone_geo)
         conn.executemany(
             "INSERT INTO entities (eid, tenant, id, created_at, modified_at, version, doc, "
             "geo_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eid) DO UPDATE SET "
@@ -538,9 +602,11 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
             leaf_rows,
         )
         conn.executemany(
+            "INSERT INTO geo_points (gid, kid, band, lon, lat) VALUES (?, ?, ?, ?, ?)", point_rows)
+        conn.executemany(
             "INSERT INTO geo_rtree (gid, min_lon, max_lon, min_lat, max_lat, eid, kid, geometry) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            geo_rows,
+            rtree_rows,
         )
         gone = set(deleted)
         conn.executemany(
@@ -552,7 +618,7 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
              for attr, dataset, observed, created, modified, num, inst in rows_of_put],
         )
         if record_changes:
-            documents = [p[1] if p is not None else None for p in prepared]
+            documents = [p.doc if p is not None else None for p in prepared]
             self._record_changes(conn, tenant, change_rows(ops, outcomes, stored_docs,
                                                            documents, now_iso()))
         return outcomes
@@ -579,15 +645,25 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
     def _clear_side_rows(self, conn: sqlite3.Connection, geo_counts: dict[int, int]) -> None:
         """Delete the index rows of entities (eid -> how many geometry rows each has)."""
         eids = list(geo_counts)
+        self._delete_rows(conn, "entity_types", eids)
+        self._delete_rows(conn, "attr_index", eids)
+        self._delete_geometries(conn, geo_counts)
+
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, table: str, eids: list[int]) -> None:
         for start in range(0, len(eids), CHUNK):
             chunk = eids[start : start + CHUNK]
-            marks = ",".join("?" * len(chunk))
-            conn.execute(f"DELETE FROM entity_types WHERE eid IN ({marks})", chunk)
-            conn.execute(f"DELETE FROM attr_index WHERE eid IN ({marks})", chunk)
-        # one exact rowid per geometry: the R*Tree finds a rowid directly but scans for a range
-        conn.executemany("DELETE FROM geo_rtree WHERE gid = ?",
-                         [(eid * GEO_SLOTS + i,) for eid, count in geo_counts.items()
-                          for i in range(count)])
+            conn.execute(f"DELETE FROM {table} WHERE eid IN ({','.join('?' * len(chunk))})",
+                         chunk)
+
+    @staticmethod
+    def _delete_geometries(conn: sqlite3.Connection, geo_counts: dict[int, int]) -> None:
+        """Delete entities' geometry rows (eid -> how many), from whichever table holds each:
+        one exact rowid per geometry (the R*Tree finds a rowid directly but scans a range)."""
+        gids = [(eid * GEO_SLOTS + i,) for eid, count in geo_counts.items()
+                for i in range(count)]
+        conn.executemany("DELETE FROM geo_points WHERE gid = ?", gids)
+        conn.executemany("DELETE FROM geo_rtree WHERE gid = ?", gids)
 
     async def delete_matching(
         self, tenant: str, query: EntityQuery, *, record_changes: bool = False
@@ -632,6 +708,23 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
     async def delete_context(self, context_id: str) -> bool:
         return await self._write(lambda c: c.execute(
             "DELETE FROM jsonld_contexts WHERE id = ?", (context_id,)).rowcount > 0)
+
+
+class _Prepared:
+    """What a Put writes, computed before the writer thread takes it: the entity's index
+    rows, its document, its history rows, and (for a put made from the stored entity) the
+    stored entity's index rows, so that the writer changes only those that differ."""
+
+    __slots__ = ("doc", "history", "old_types", "op", "previous", "rows")
+
+    def __init__(self, op: Put) -> None:
+        self.op = op
+        self.rows = entity_rows(op.entity)
+        self.doc = orjson.dumps(op.entity)
+        self.history = put_history_rows(op)
+        base = op.previous if op.expected_version is not None else None
+        self.previous = entity_rows(base) if base is not None else None
+        self.old_types = base["type"] if base is not None else None
 
 
 def _check(op: Put, current: list[Any] | None) -> NgsiLdError | None:

@@ -74,9 +74,6 @@ _COLUMNS = ("tenant, id, doc, created_at, modified_at, times_sent, times_failed,
 _BUMP = "UPDATE subscription_generation SET value = value + 1 WHERE one = 1"
 
 
-def create_subscription_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(DDL)
-
 
 def _record(row: tuple[Any, ...]) -> SubscriptionRecord:
     return SubscriptionRecord(row[0], row[1], orjson.loads(row[2]), row[3], row[4],
