@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cityentities import city_entities
 
 from cityhub.broker import Hub
+from cityhub.cli import tune_garbage_collector
 from cityhub.ngsild.context import core_term_map
 
 BATCH = 1000
@@ -299,6 +300,7 @@ async def main() -> None:
     parser.add_argument("--only-http", action="store_true",
                         help="skip the upsert figures: only the HTTP and query figures")
     args = parser.parse_args()
+    tune_garbage_collector()  # the broker in this process runs as `cityhub serve` runs it
     figures: dict = {"benchmark": "broker", "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         if not args.only_http:

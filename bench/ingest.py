@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cityhub.cli import tune_garbage_collector
 from cityhub.ingest.mqtt_client import packet, utf8_string
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +129,7 @@ async def mqtt_figures(url: str, rate: float, seconds: float, dsn: str, baseline
     from cityhub.ngsild.entity import now_iso
     from cityhub.ngsild.temporal import TemporalQuery
 
+    tune_garbage_collector()  # the hub in this process runs as `cityhub serve` runs it
     hub = Hub.from_dsn(dsn)
     await hub.start()
     pipeline = IngestPipeline(hub)
@@ -295,6 +297,7 @@ async def file_child(csv_path: Path, dsn: str, rows: int) -> dict[str, Any]:
     from cityhub.ingest.mapping import load_mapping
     from cityhub.ingest.pipeline import IngestPipeline
 
+    tune_garbage_collector()  # as `cityhub import` does
     hub = Hub.from_dsn(dsn)
     await hub.start()
     pipeline = IngestPipeline(hub)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import ipaddress
 import logging
 import sys
+from collections.abc import Iterator
 
 from cityhub import __version__
 from cityhub.settings import DEFAULT_DB, DEFAULT_PORT, Settings
@@ -33,6 +35,19 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 1000)
+
+
+@contextlib.contextmanager
+def garbage_collector_tuned() -> Iterator[None]:
+    """`tune_garbage_collector` for a while (a bulk job run from `main` in a process that goes
+    on: the previous settings come back after it)."""
+    before = gc.get_threshold()
+    tune_garbage_collector()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def bound_demo_history(settings: Settings) -> bool:

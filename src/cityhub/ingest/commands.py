@@ -40,8 +40,11 @@ def import_command(args: argparse.Namespace) -> int:
         finally:
             await hub.stop()
 
+    from cityhub.cli import garbage_collector_tuned
+
     try:
-        document = asyncio.run(run())
+        with garbage_collector_tuned():  # a bulk load allocates as a busy server does
+            document = asyncio.run(run())
     except (NgsiLdError, OSError) as exc:
         print(f"cityhub import: {getattr(exc, 'detail', exc)}", file=sys.stderr)
         return 2
