@@ -12,9 +12,20 @@ from typing import Any
 import pytest
 
 from cityhub.ngsild.errors import BadRequestData, TooComplexQuery
-from cityhub.store.base import AttributeSummary, EntityQuery, Store, TypeSummary
+from cityhub.store.base import AttributeSummary, Delete, EntityQuery, Store, TypeSummary
 
-from .support import entity, found, iri, memory_q, new_tenant, put_all, q, scope, select
+from .support import (
+    entity,
+    found,
+    iri,
+    memory_q,
+    new_tenant,
+    put_all,
+    q,
+    scope,
+    select,
+    urn,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -227,6 +238,32 @@ async def test_paging_and_count(store: Store, dataset: list[dict[str, Any]]) -> 
     beyond = await store.query(T, EntityQuery(offset=10, count=True))
     assert (beyond.count, beyond.entities) == (5, [])
     assert (await store.query(new_tenant(), EntityQuery(count=True))).count == 0
+
+
+async def test_paging_after_a_position(store: Store) -> None:
+    """`after` pages neither skip nor repeat entities when earlier ones are deleted meanwhile
+    (an offset would skip one), and find those created meanwhile at the end."""
+    tenant = new_tenant()
+    await put_all(store, tenant, [{"id": f"P{i}", "type": "Sensor"} for i in range(7)])
+    seen: list[str] = []
+    after = None
+    for page_number in range(10):
+        page = await store.query(tenant, EntityQuery(limit=3, after=after))
+        seen.extend(e.entity["id"].removeprefix("urn:ngsi-ld:Test:") for e in page.entities)
+        if len(page.entities) < 3:
+            break
+        after = page.last
+        assert after is not None
+        if page_number == 0:
+            [gone] = await store.write(tenant, [Delete(urn("P1"))])
+            assert gone.error is None
+            await put_all(store, tenant, [{"id": "P7", "type": "Sensor"}])
+    assert seen == ["P0", "P1", "P2", "P3", "P4", "P5", "P6", "P7"]
+    counted = await store.query(tenant, EntityQuery(after=after, count=True, limit=0))
+    assert (counted.count, counted.last) == (2, None)
+    typed = await store.query(tenant, EntityQuery(selectors=(select(type_text="Sensor"),),
+                                                  limit=2, after=after))
+    assert [e.entity["id"][-2:] for e in typed.entities] == ["P6", "P7"]
 
 
 async def test_delete_matching(store: Store, dataset: list[dict[str, Any]]) -> None:

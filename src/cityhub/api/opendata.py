@@ -195,10 +195,10 @@ async def _stream(request: Request, tenant: str, type_name: str, fmt: str,
     served, saw_personal = 0, False
     try:
         yield writer.start()
-        offset = 0
+        after = None
         while True:
             page = await hub.entities.query(tenant, EntityQuery(
-                selectors=(EntitySelector(types=types),), limit=EXPORT_PAGE, offset=offset))
+                selectors=(EntitySelector(types=types),), limit=EXPORT_PAGE, after=after))
             items = []
             for stored in page.entities:
                 if fmt == "geojson":
@@ -213,7 +213,7 @@ async def _stream(request: Request, tenant: str, type_name: str, fmt: str,
             served += len(items)
             if len(page.entities) < EXPORT_PAGE:
                 break
-            offset += EXPORT_PAGE
+            after = page.last
         yield writer.end()
     finally:
         meter.count(tenant, type_name, key, served)

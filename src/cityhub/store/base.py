@@ -45,6 +45,9 @@ class EntityQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    #: only entities after this position (`QueryResult.last` of the page before): paging that
+    #: neither skips nor repeats an entity when others are deleted or created meanwhile
+    after: int | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +62,8 @@ class StoredEntity:
 class QueryResult:
     entities: list[StoredEntity]
     count: int | None = None
+    #: the position of the last entity of `entities`, for `EntityQuery.after` (None: none)
+    last: int | None = None
 
 
 WriteMode = Literal["create", "replace", "upsert"]

@@ -73,6 +73,8 @@ class QueryCompiler:
             clauses.append(self.scope(query.scopeq))
         if query.q is not None:
             clauses.append(self.q(query.q, driving))
+        if query.after is not None:
+            clauses.append(self.param("e.eid > ?", query.after))
         return " AND ".join(clauses)
 
     def selector(self, selector: EntitySelector) -> str:

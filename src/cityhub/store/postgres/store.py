@@ -154,7 +154,7 @@ class PostgresStore(PostgresSubscriptions, PostgresHistory, PostgresDatasets):
         pager = PostgresCompiler(self._collation, paged=True)
         where = pager.where(tenant, query)
         page_sql, page_params = pager.finish(
-            "SELECT e.doc, e.created_at, e.modified_at, e.version FROM entities e "
+            "SELECT e.doc, e.created_at, e.modified_at, e.version, e.eid FROM entities e "
             f"WHERE {where} ORDER BY e.eid LIMIT ? OFFSET ?",
             [*pager.params, query.limit, query.offset],
         )
@@ -169,7 +169,8 @@ class PostgresStore(PostgresSubscriptions, PostgresHistory, PostgresDatasets):
                 count = await conn.fetchval(count_sql, *count_params)
             elif query.limit > 0:
                 rows = await conn.fetch(page_sql, *page_params)
-        return QueryResult([StoredEntity(r[0], r[1], r[2], r[3]) for r in rows], count)
+        return QueryResult([StoredEntity(r[0], r[1], r[2], r[3]) for r in rows], count,
+                           rows[-1][4] if rows else None)
 
     async def type_summaries(
         self, tenant: str, types: Sequence[str] | None = None

@@ -348,12 +348,12 @@ class SqliteStore(SqliteSubscriptions, SqliteHistory, SqliteDatasets):
             rows = []
             if query.limit > 0:
                 rows = conn.execute(
-                    "SELECT e.doc, e.created_at, e.modified_at, e.version FROM entities e "
+                    "SELECT e.doc, e.created_at, e.modified_at, e.version, e.eid FROM entities e "
                     f"WHERE {where} ORDER BY e.eid LIMIT ? OFFSET ?",
                     [*params, query.limit, query.offset],
                 ).fetchall()
             return QueryResult([StoredEntity(orjson.loads(r[0]), r[1], r[2], r[3]) for r in rows],
-                               count)
+                               count, rows[-1][4] if rows else None)
 
         return await self._read(run)
 
