@@ -5,9 +5,8 @@ blocks (46: the map draws some 5,000 entities; road junctions are not drawn). De
 headless Chromium (Playwright) opens the dashboard:
 
 * load: time from the navigation to the first idle map with every layer drawn
-  (`window.cityhub.loadMs`, measured in the page from its navigation start), the medians of
-  the steps before it (`phases_median`: modules run, style loaded, data read, layers drawn),
-  and how many entities the map holds then;
+  (`window.cityhub.loadMs`, measured in the page from its navigation start), and how many
+  entities the map holds then;
 * live: a load generator in this process updates the sensors round-robin at `--rate` entity
   updates/s for `--duration` s, as 10 batch updates a second (`entityOperations/upsert?
   options=update`, as the simulator writes), each a change of the value the map colours the
@@ -93,14 +92,6 @@ async def generate_load(client: httpx.AsyncClient,
     return i, failed
 
 
-def median_phases(marks: list[dict[str, float]]) -> dict[str, int]:
-    """The median time since the navigation at each step of the page's start (its
-    `window.cityhub.marks`: modules run, map style loaded, data read, layers drawn, idle)."""
-    steps = [k for k in ("modules", "styled", "fetched", "drawn", "idle")
-             if all(k in m for m in marks)]
-    return {k: round(sorted(m[k] for m in marks)[len(marks) // 2]) for k in steps}
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="cityhub-dash-"))
     with city_hub(folder, size=args.size) as (url, entities):
@@ -111,12 +102,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = await browser.new_page(viewport={"width": 1440, "height": 900})
                 await page.add_init_script(LONG_TASKS)
-                loads, phases = [], []
+                loads = []
                 for _ in range(args.loads):
                     await page.goto(url + "/")
                     await page.wait_for_selector("body[data-ready=true]", timeout=60_000)
                     loads.append(await page.evaluate("() => window.cityhub.loadMs"))
-                    phases.append(await page.evaluate("() => window.cityhub.marks"))
                 on_map = await page.evaluate("() => window.cityhub.entities.size")
                 await page.wait_for_function("() => window.cityhub.live", timeout=10_000)
                 await page.evaluate("() => { window.__longTasks.length = 0; }")
@@ -137,8 +127,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "city_entities": entities,
         "map_entities": on_map,
         "load_to_map_ms": {"runs": [round(x) for x in loads], "best": round(min(loads)),
-                           "median": round(sorted(loads)[len(loads) // 2]),
-                           "phases_median": median_phases(phases)},
+                           "median": round(sorted(loads)[len(loads) // 2])},
         "live": {"rate_per_s": args.rate, "duration_s": args.duration, "sensors": len(targets),
                  "sent": sent, "failed": failed, "received_in_page": received,
                  "received_ratio": round(received / sent, 4) if sent else None,

@@ -50,67 +50,6 @@ def test_map_renders_districts_roads_and_sensors(page: Any, hub_url: str) -> Non
     assert rendered(page, "roads") == 0
 
 
-def test_the_roads_are_drawn_as_polylines_covering_every_segment(page: Any, hub_url: str) -> None:
-    # segments of one class are chained into longer roads; every segment is still drawn
-    with urllib.request.urlopen(f"{hub_url}/ngsi-ld/v1/entities?type=RoadSegment&count=true"
-                                "&limit=0", timeout=5) as response:
-        segments = int(response.headers["NGSILD-Results-Count"])
-    drawn = page.evaluate("""async () => {
-        const key = (c) => c.join(',');
-        const roads = (await window.cityhub.map.getSource('roads').getData()).features;
-        const vertices = new Set(roads.flatMap((f) => f.geometry.coordinates.map(key)));
-        const held = [...window.cityhub.entities.values()].filter((e) => e.type === 'RoadSegment');
-        const missing = held.filter(
-            (e) => !e.location.coordinates.every((c) => vertices.has(key(c))));
-        return { roads: roads.length, held: held.length, missing: missing.length };
-    }""")
-    assert drawn["held"] == segments > 0
-    assert drawn["missing"] == 0
-    assert 0 < drawn["roads"] < segments
-
-
-def test_clicking_a_road_opens_the_segment_under_the_click(page: Any) -> None:
-    # two consecutive segments of one drawn road: each click opens its own segment
-    pairs = page.evaluate("""async () => {
-        const key = (c) => c.join(',');
-        const segments = new Map();
-        for (const e of window.cityhub.entities.values()) {
-            if (e.type !== 'RoadSegment' || e.location.coordinates.length !== 2) continue;
-            const [a, b] = e.location.coordinates.map(key);
-            segments.set(a + '|' + b, e.id);
-            segments.set(b + '|' + a, e.id);
-        }
-        const roads = (await window.cityhub.map.getSource('roads').getData()).features;
-        for (const road of roads) {
-            const c = road.geometry.coordinates;
-            for (let i = 0; i + 2 < c.length; i++) {
-                const first = segments.get(key(c[i]) + '|' + key(c[i + 1]));
-                const second = segments.get(key(c[i + 1]) + '|' + key(c[i + 2]));
-                if (first && second) {
-                    const mid = (p, q) => [(p[0] + q[0]) / 2, (p[1] + q[1]) / 2];
-                    return [[first, mid(c[i], c[i + 1])], [second, mid(c[i + 1], c[i + 2])]];
-                }
-            }
-        }
-        return [];
-    }""")
-    assert len(pairs) == 2, "a drawn road of at least two segments"
-    for box in page.locator("li input[data-layer]").all():
-        if box.get_attribute("data-layer") not in ("roads", "districts") and box.is_checked():
-            box.uncheck()
-    panel = page.locator("#panel")
-    for segment_id, middle in pairs:
-        point = page.evaluate("(lngLat) => window.cityhub.map.project(lngLat)", middle)
-        box = page.locator("#map canvas").bounding_box()
-        page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-        panel.wait_for(state="visible", timeout=3000)
-        page.wait_for_function(
-            "(id) => document.querySelector('#panel .entity-id')?.textContent.trim() === id",
-            arg=segment_id, timeout=3000)
-        page.keyboard.press("Escape")
-        panel.wait_for(state="hidden")
-
-
 def test_sensor_update_through_the_api_appears_within_2_s(page: Any, hub_url: str) -> None:
     page.wait_for_function("() => window.cityhub.live", timeout=5000)
     sensor = first_sensor(hub_url)

@@ -34,9 +34,8 @@ export async function allEntities(type, { accept = "application/json", keyValues
   }
 }
 
-/** The features of every entity of `type` (a type or several, `A,B`) as GeoJSON (keyValues),
- * with only the `pick`ed attributes: the first page tells the count, the other pages are then
- * read in parallel. */
+/** The features of every entity of `type` as GeoJSON (keyValues), with only the `pick`ed
+ * attributes: the first page tells the count, the other pages are then read in parallel. */
 export async function allFeatures(type, pick) {
   const base = `${NGSI}/entities?type=${encodeURIComponent(type)}&options=keyValues&limit=${PAGE}` +
     (pick ? `&pick=${encodeURIComponent(pick.join(","))}` : "");

@@ -65,27 +65,14 @@ export const SENSOR_LAYERS = [
 
 export function addLayer(layer) { SENSOR_LAYERS.push(layer); }
 
-/** A colour given per feature although it is the same for all: so that a layer of one colour
- * draws with the same shader program as the layers coloured by value. MapLibre compiles a
- * program for each combination of per-feature and per-layer paint properties, and under
- * SwiftShader (no GPU) each costs some 30 ms of the first frames (docs/dashboard.md). */
-export function perFeature(color) {
-  return ["case", ["boolean", ["feature-state", "selected"], false], color, color];
-}
-
-/** Every circle layer's outline: white and wider on the selected feature. */
-export const SELECTED_STROKE = {
-  "circle-stroke-color": ["case", ["boolean", ["feature-state", "selected"], false], "#ffffff", "#0b1219"],
-  "circle-stroke-width": ["case", ["boolean", ["feature-state", "selected"], false], 3, 1],
-};
-
 export function sensorPaint(layer) {
-  const color = layer.fixed ? perFeature(layer.fixed)
+  const color = layer.fixed ? layer.fixed
     : layer.color(layer.attr ? valueOf(layer.attr) : -1);
   return {
     "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, layer.radius * 0.6, 16, layer.radius * 1.4],
     "circle-color": color,
-    ...SELECTED_STROKE,
+    "circle-stroke-color": ["case", ["boolean", ["feature-state", "selected"], false], "#ffffff", "#0b1219"],
+    "circle-stroke-width": ["case", ["boolean", ["feature-state", "selected"], false], 3, 1],
   };
 }
 

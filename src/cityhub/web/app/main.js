@@ -5,7 +5,7 @@ import { renderCatalogue } from "./catalogue.js";
 import { INDICATORS, colorFor, computeIndicator, paintChoropleth } from "./districts.js";
 import { currentLang, onLangChange, setLang, t, translate } from "./i18n.js";
 import { BASE_LAYERS, SENSOR_LAYERS } from "./layers.js";
-import { applyChanges, createMap, drawCity, fetchCity, interactiveLayers, maplibregl, segmentAt, setVisible, sourceOf } from "./map.js";
+import { applyChanges, createMap, drawCity, fetchCity, interactiveLayers, maplibregl, setVisible, sourceOf } from "./map.js";
 import { EntityPanel } from "./panel.js";
 
 // What tests and the benchmark read (window.cityhub): the map, the entities, live figures.
@@ -247,10 +247,7 @@ async function start() {
   const clickable = interactiveLayers(map);
   map.on("click", (ev) => {
     const hit = map.queryRenderedFeatures(ev.point, { layers: clickable });
-    if (!hit.length) return;
-    // a drawn road is several road segments: the one under the click is opened
-    const id = hit[0].layer.id === "roads" ? segmentAt(map, hit[0].id, ev.point) : hit[0].properties.id;
-    if (id) select(id);
+    if (hit.length) select(hit[0].properties.id);
   });
   map.on("mousemove", (ev) => {
     map.getCanvas().style.cursor = map.queryRenderedFeatures(ev.point, { layers: clickable }).length ? "pointer" : "";

@@ -3,7 +3,7 @@
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import * as api from "./api.js";
 import { INDICATORS } from "./districts.js";
-import { BASE_LAYERS, SELECTED_STROKE, SENSOR_LAYERS, perFeature, sensorPaint } from "./layers.js";
+import { BASE_LAYERS, SENSOR_LAYERS, sensorPaint } from "./layers.js";
 
 // Two workers parse the GeoJSON sources (MapLibre takes half the cores, one on a 2-core
 // machine), started now, while the data is read.
@@ -46,9 +46,7 @@ function withoutSky(map) {
 
 function addBase(map, layer, data) {
   const buffer = layer.kind === "poi" ? BUFFER.point : layer.kind === "road" ? BUFFER.line : BUFFER.area;
-  // a drawn road is several segments: its feature id is its number (mergeRoads), not an entity's
-  const ids = layer.kind === "road" ? {} : { promoteId: "id" };
-  map.addSource(layer.id, { type: "geojson", data, ...ids, buffer });
+  map.addSource(layer.id, { type: "geojson", data, promoteId: "id", buffer });
   const src = layer.id;
   if (layer.kind === "area") {
     // no fill-antialias: its outline pass would draw the edges districts-line draws anyway
@@ -68,18 +66,16 @@ function addBase(map, layer, data) {
       layout: { "line-cap": ["step", ["zoom"], "butt", 15, "round"],
         "line-join": ["step", ["zoom"], "miter", 15, "round"] },
       paint: {
-        "line-color": ["match", ["get", "roadClass"],
-          ["NATIONAL_HIGHWAY", "STATE_HIGHWAY", "MAJOR_CITY_ROAD"], "#b7c7d6",
+        "line-color": ["match", ["get", "roadClass"], ["MAIN_ROAD", "PRIMARY_ROAD"], "#b7c7d6",
           "MINOR_CITY_ROAD", "#7c8fa1", "#5c6e80"],
         "line-width": ["interpolate", ["linear"], ["zoom"], 12,
           ["*", 0.4, ["coalesce", ["get", "totalLaneNumber"], 2]], 17,
           ["*", 2.2, ["coalesce", ["get", "totalLaneNumber"], 2]]],
       } });
   } else if (layer.kind === "poi") {
-    // the sensors' program: colour and outline per feature (perFeature)
     map.addLayer({ id: "facilities", type: "circle", source: src, paint: {
-      "circle-radius": 3, "circle-color": perFeature("#8aa0b4"), "circle-opacity": 0.7,
-      ...SELECTED_STROKE } });
+      "circle-radius": 3, "circle-color": "#8aa0b4", "circle-opacity": 0.7,
+      "circle-stroke-color": "#0b1219", "circle-stroke-width": 1 } });
   }
 }
 
@@ -100,8 +96,7 @@ function addSensors(map, layers, data) {
 export function sourceOf(map, type) {
   if (SENSOR_LAYERS.some((s) => s.id === type) && map.getLayer(type)) return SENSOR_SOURCE;
   const base = BASE_LAYERS.find((l) => l.types.includes(type));
-  // a road segment is part of a drawn road (mergeRoads), not a feature of its own
-  return base && base.kind !== "road" && map.getSource(base.id) ? base.id : undefined;
+  return base && map.getSource(base.id) ? base.id : undefined;
 }
 
 /** Points for every feature: a line or polygon sensor (rare) is drawn at its first vertex. */
@@ -127,142 +122,14 @@ function pickFor(layer, type) {
   return [...attrs];
 }
 
-/** The queries the map's data is read with: one per group of layers (the base layers, the
- * roads, the sensors), each asking every type of its group at once (`type=A,B,...`) with the
- * attributes any of its layers draws. Fewer requests than one per type: the browser opens at
- * most six connections to the hub, and each request has its fixed cost in the hub. */
-function queries() {
-  const layers = [...BASE_LAYERS, ...SENSOR_LAYERS.map((s) => ({ ...s, types: [s.id], sensor: true }))];
-  const groups = [layers.filter((l) => !l.sensor && l.kind !== "road"),
-    layers.filter((l) => l.kind === "road"), layers.filter((l) => l.sensor)];
-  return groups.filter((g) => g.length).map((group) => {
-    const pick = new Set();
-    for (const layer of group) for (const type of layer.types) for (const a of pickFor(layer, type)) pick.add(a);
-    return { group, types: group.flatMap((l) => l.types), pick: [...pick] };
-  });
-}
-
 /** Starts reading every layer's data at once, before the map exists: one request per 1,000
- * entities of a group of layers (`queries`), all in parallel; resolves to [layer, features][]
- * of the layers the hub holds entities for. */
+ * entities of a type, all in parallel; resolves to [layer, features][] of the layers the hub
+ * holds entities for. */
 export function fetchCity() {
-  return Promise.all(queries().map(async ({ group, types, pick }) => {
-    const features = await api.allFeatures(types.join(","), pick);
-    const byType = new Map();
-    for (const f of features) {
-      const list = byType.get(f.properties.type);
-      if (list) list.push(f); else byType.set(f.properties.type, [f]);
-    }
-    return group.map((layer) => [layer, layer.types.flatMap((type) => byType.get(type) || [])]);
-  })).then((all) => all.flat().filter(([, features]) => features.length));
-}
-
-/** The road network drawn as polylines, not segment by segment: segments of the same class and
- * lane count are chained end to end where they meet, each time along the straightest of the
- * segments going on (a street, not a zigzag). A city's four thousand segments become a few
- * hundred features: the workers tile far fewer features, and a junction is drawn as a line's
- * join instead of two line ends. `segments` has each road's segments (features with their own
- * geometry), so a click finds the exact segment (`segmentAt`). */
-export function mergeRoads(segments) {
-  const key = (c) => `${c[0]},${c[1]}`;
-  const roads = [];
-  const segmentsOf = new Map();
-  const groups = new Map();
-  for (const f of segments) {
-    const g = f.geometry;
-    if (g.type !== "LineString" || g.coordinates.length < 2) {
-      const id = roads.length + 1;
-      roads.push({ type: "Feature", id, geometry: g, properties: roadProperties(f) });
-      segmentsOf.set(id, [f]);
-      continue;
-    }
-    const k = `${f.properties.roadClass}|${f.properties.totalLaneNumber}`;
-    if (!groups.has(k)) groups.set(k, []);
-    groups.get(k).push(f);
-  }
-  for (const group of groups.values()) {
-    const ends = new Map();
-    const at = (c) => ends.get(key(c)) || [];
-    for (const f of group) {
-      const c = f.geometry.coordinates;
-      for (const end of [c[0], c[c.length - 1]]) {
-        if (!ends.has(key(end))) ends.set(key(end), []);
-        ends.get(key(end)).push(f);
-      }
-    }
-    const used = new Set();
-    /** The unused segment at `tip` going on most nearly along from->tip, oriented from tip. */
-    const next = (from, tip) => {
-      const dx = tip[0] - from[0];
-      const dy = tip[1] - from[1];
-      const norm = Math.hypot(dx, dy) || 1;
-      let best = null;
-      let bestCos = 0.7; // at most some 45 degrees of turn
-      for (const f of at(tip)) {
-        if (used.has(f)) continue;
-        let c = f.geometry.coordinates;
-        if (key(c[0]) !== key(tip)) c = [...c].reverse();
-        const ex = c[1][0] - tip[0];
-        const ey = c[1][1] - tip[1];
-        const cos = (dx * ex + dy * ey) / (norm * (Math.hypot(ex, ey) || 1));
-        if (cos > bestCos) { best = [f, c]; bestCos = cos; }
-      }
-      return best;
-    };
-    for (const f of group) {
-      if (used.has(f)) continue;
-      used.add(f);
-      let line = f.geometry.coordinates.slice();
-      const members = [f];
-      for (let on; (on = next(line[line.length - 2], line[line.length - 1]));) {
-        used.add(on[0]); members.push(on[0]);
-        line = line.concat(on[1].slice(1));
-      }
-      for (let on; (on = next(line[1], line[0]));) {
-        used.add(on[0]); members.push(on[0]);
-        line = on[1].slice(1).reverse().concat(line);
-      }
-      const id = roads.length + 1;
-      roads.push({ type: "Feature", id, geometry: { type: "LineString", coordinates: line }, properties: roadProperties(f) });
-      segmentsOf.set(id, members);
-    }
-  }
-  return { roads, segmentsOf };
-}
-
-function roadProperties(f) {
-  const { roadClass, totalLaneNumber } = f.properties;
-  return { roadClass, totalLaneNumber };
-}
-
-/** The segments of every drawn road, by the road's feature id (set by drawCity). */
-let roadSegments = new Map();
-
-/** The id of the road segment nearest to `point` (pixels on the map) among the segments of the
- * drawn road `roadId` (a feature id of the roads layer, as a click finds it). */
-export function segmentAt(map, roadId, point) {
-  let best = null;
-  let bestDistance = Infinity;
-  for (const f of roadSegments.get(roadId) || []) {
-    const lines = f.geometry.type === "LineString" ? [f.geometry.coordinates]
-      : f.geometry.type === "MultiLineString" ? f.geometry.coordinates : [];
-    for (const line of lines) {
-      const px = line.map((c) => map.project(c));
-      for (let i = 0; i < px.length; i++) {
-        const d = distanceToSegment(point, px[i], px[Math.min(i + 1, px.length - 1)]);
-        if (d < bestDistance) { best = f.id; bestDistance = d; }
-      }
-    }
-  }
-  return best;
-}
-
-function distanceToSegment(p, a, b) {
-  const dx = b.x - a.x;
-  const dy = b.y - a.y;
-  const length2 = dx * dx + dy * dy;
-  const t = length2 ? Math.max(0, Math.min(1, ((p.x - a.x) * dx + (p.y - a.y) * dy) / length2)) : 0;
-  return Math.hypot(p.x - (a.x + t * dx), p.y - (a.y + t * dy));
+  const wanted = [...BASE_LAYERS, ...SENSOR_LAYERS.map((s) => ({ ...s, types: [s.id], sensor: true }))];
+  return Promise.all(wanted.map(async (layer) => [layer, (await Promise.all(layer.types.map((type) =>
+    api.allFeatures(type, pickFor(layer, type))))).flat()]))
+    .then((all) => all.filter(([, features]) => features.length));
 }
 
 /** Draws the layers read by fetchCity once the map has loaded; returns the entities by id
@@ -284,10 +151,6 @@ export async function drawCity(map, fetched) {
     if (layer.sensor) {
       sensorLayers.push(SENSOR_LAYERS.find((s) => s.id === layer.id));
       sensorFeatures.push(...asPoints(features));
-    } else if (layer.kind === "road") {
-      const { roads, segmentsOf } = mergeRoads(features);
-      roadSegments = segmentsOf;
-      addBase(map, layer, { type: "FeatureCollection", features: roads });
     } else {
       addBase(map, layer, { type: "FeatureCollection", features });
     }
