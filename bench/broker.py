@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cityentities import city_entities
 
 from cityhub.broker import Hub
-from cityhub.cli import tune_garbage_collector
 from cityhub.ngsild.context import core_term_map
+from cityhub.runtime import tune_garbage_collector
 
 BATCH = 1000
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))

@@ -41,8 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cityhub.cli import tune_garbage_collector
 from cityhub.ingest.mqtt_client import packet, utf8_string
+from cityhub.runtime import tune_garbage_collector
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICES = 1000

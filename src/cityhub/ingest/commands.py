@@ -40,7 +40,7 @@ def import_command(args: argparse.Namespace) -> int:
         finally:
             await hub.stop()
 
-    from cityhub.cli import garbage_collector_tuned
+    from cityhub.runtime import garbage_collector_tuned
 
     try:
         with garbage_collector_tuned():  # a bulk load allocates as a busy server does
